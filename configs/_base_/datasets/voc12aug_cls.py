@@ -1,0 +1,44 @@
+# VOC 2012 + SBD image-level labels for CAM training (reference §5.2): the
+# whole image pasted at a random offset into a 512 canvas, no resize, no flip.
+# CAMs are evaluated on VOC train (1,464 images) with the GT masks.
+dataset_type = 'SFCVOCDataset'
+data_root = 'data/VOCdevkit/VOC2012'
+crop_size = 512
+meta_keys = ('img_path', 'seg_map_path', 'ori_shape', 'img_shape', 'pad_shape',
+             'scale_factor', 'flip', 'flip_direction', 'reduce_zero_label',
+             'cls_label', 'valid_box')
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='SFCRandomPasteCrop', crop_size=crop_size),
+    dict(type='PackSegInputs', meta_keys=meta_keys),
+]
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadAnnotations'),
+    dict(type='PackSegInputs', meta_keys=meta_keys),
+]
+train_dataloader = dict(
+    batch_size=16,
+    num_workers=8,
+    persistent_workers=True,
+    sampler=dict(type='InfiniteSampler', shuffle=True),
+    dataset=dict(
+        type=dataset_type,
+        data_root=data_root,
+        ann_file='ImageSets/Segmentation/train_aug.txt',
+        data_prefix=dict(img_path='JPEGImages'),  # no masks: image labels only
+        pipeline=train_pipeline))
+val_dataloader = dict(
+    batch_size=1,
+    num_workers=4,
+    persistent_workers=True,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    dataset=dict(
+        type=dataset_type,
+        data_root=data_root,
+        ann_file='ImageSets/Segmentation/train.txt',
+        data_prefix=dict(img_path='JPEGImages', seg_map_path='SegmentationClass'),
+        pipeline=test_pipeline))
+test_dataloader = val_dataloader
+val_evaluator = dict(type='IoUMetric', iou_metrics=['mIoU'])
+test_evaluator = val_evaluator

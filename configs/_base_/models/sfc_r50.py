@@ -1,0 +1,42 @@
+# SFC CAM network (reference §2): ResNet-50 at output stride 16 without
+# dilation, frozen BN statistics, stem + layer1 + layer2 frozen.
+norm_cfg = dict(type='BN', requires_grad=True)
+data_preprocessor = dict(
+    type='SegDataPreProcessor',
+    mean=[123.675, 116.28, 103.53],
+    std=[58.395, 57.12, 57.375],
+    bgr_to_rgb=True,
+    pad_val=0,
+    seg_pad_val=255)
+model = dict(
+    type='SFCClassifier',
+    num_classes=21,
+    data_preprocessor=data_preprocessor,
+    backbone=dict(
+        type='ResNet',
+        depth=50,
+        num_stages=4,
+        out_indices=(0, 1, 2, 3),
+        strides=(1, 2, 2, 1),
+        dilations=(1, 1, 1, 1),
+        style='pytorch',
+        norm_cfg=norm_cfg,
+        norm_eval=True,
+        frozen_stages=2,
+        contract_dilation=False,
+        # torchvision's ImageNet V1 weights (resnet50-19c8e357), as the authors.
+        init_cfg=dict(type='Pretrained', checkpoint='torchvision://resnet50')),
+    pcm=dict(type='SFCPCM', in_channels=3 + 2048, channels=2048, num_steps=2),
+    prototype_head=dict(
+        type='SFCPrototypeHead',
+        in_channels=(256, 512, 1024, 2048),
+        channels=(128, 128, 256, 256),
+        bg_seed_scale=0.3),
+    # DC comes from the training set's labels (DistributionCoefficientHook).
+    loss_msdw=dict(
+        type='MSDWLoss', n_ibr=4, c_ibr=3, n_iter=660,
+        loss_weight_p=1.6, loss_weight_w=0.8, dc_in_p=True, dc_in_w=True),
+    test_cfg=dict(
+        scales=(1.0, 0.5, 1.5, 2.0), flip=True, inference_map='final', alpha=1.0,
+        bg_offset=0.4, fg_scale=2.0))
+custom_hooks = [dict(type='DistributionCoefficientHook')]

@@ -1,0 +1,5 @@
+# Copyright (c) mmsfc contributors. All rights reserved.
+from .sfc_voc import SFCVOCDataset
+from .transforms import *  # noqa: F401,F403
+
+__all__ = ['SFCVOCDataset']

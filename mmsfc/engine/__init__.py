@@ -1,0 +1,9 @@
+# Copyright (c) mmsfc contributors. All rights reserved.
+from .checkpoint import load_from_local_trusted, register_checkpoint_loader
+from .distributed import SFCDistributedDataParallel, setup_cpu_distributed
+from .hooks import *  # noqa: F401,F403
+
+__all__ = [
+    'SFCDistributedDataParallel', 'load_from_local_trusted', 'register_checkpoint_loader',
+    'setup_cpu_distributed'
+]

@@ -1,0 +1,62 @@
+# Copyright (c) mmsfc contributors. All rights reserved.
+"""Distributed training on CPUs (gloo) with mmengine 0.10.
+
+mmengine 0.10.7 cannot start a CPU-only distributed run by itself: its
+``init_dist`` for the ``pytorch`` launcher calls ``torch.cuda.set_device``,
+and ``Runner.wrap_model`` passes ``device_ids=[LOCAL_RANK]`` to DDP, which a
+CPU module rejects. :func:`setup_cpu_distributed` fixes both from the tools:
+it initialises the gloo process group before the Runner is built (the
+Runner then skips its own initialisation) and selects
+:class:`SFCDistributedDataParallel` as the model wrapper. On GPUs nothing
+changes.
+"""
+import os
+
+import torch
+import torch.distributed as torch_dist
+from mmengine.config import Config
+from mmengine.model import MMDistributedDataParallel
+from mmseg.registry import MODEL_WRAPPERS
+
+
+@MODEL_WRAPPERS.register_module()
+class SFCDistributedDataParallel(MMDistributedDataParallel):
+    """``MMDistributedDataParallel`` that also wraps modules on the CPU.
+
+    ``device_ids`` must be None for a CPU module; this wrapper drops the
+    ``device_ids`` the Runner passes when the module has no CUDA parameter.
+    """
+
+    def __init__(self, module, device_ids=None, **kwargs) -> None:
+        on_cuda = any(p.is_cuda for p in module.parameters())
+        super().__init__(module=module, device_ids=device_ids if on_cuda else None, **kwargs)
+
+
+def setup_cpu_distributed(cfg: Config, launcher: str) -> None:
+    """Prepare ``cfg`` and the process group for a CPU run under ``launcher``.
+
+    A no-op without a launcher or when CUDA is available. Otherwise it sets
+    the gloo backend (unless the config names another one), the CPU-capable
+    DDP wrapper (unless the config has its own ``model_wrapper_cfg``), and
+    initialises the default process group from the ``torchrun`` environment.
+
+    Args:
+        cfg (Config): The config, modified in place.
+        launcher (str): ``'none'``, ``'pytorch'``, ``'slurm'`` or ``'mpi'``.
+    """
+    if launcher == 'none' or torch.cuda.is_available():
+        return
+    if launcher != 'pytorch':
+        raise NotImplementedError(f'CPU distributed runs support the pytorch launcher '
+                                  f'(torchrun), not {launcher!r}')
+    env_cfg = cfg.setdefault('env_cfg', {})
+    dist_cfg = env_cfg.setdefault('dist_cfg', {})
+    backend = dist_cfg.get('backend', 'nccl')
+    dist_cfg['backend'] = 'gloo' if backend == 'nccl' else backend
+    if cfg.get('model_wrapper_cfg') is None:
+        cfg.model_wrapper_cfg = dict(type='SFCDistributedDataParallel')
+    if not torch_dist.is_initialized():
+        torch_dist.init_process_group(
+            backend=dist_cfg['backend'],
+            rank=int(os.environ['RANK']),
+            world_size=int(os.environ['WORLD_SIZE']))

@@ -1,0 +1,330 @@
+# Copyright (c) mmsfc contributors. All rights reserved.
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmengine.model import BaseModel
+from mmengine.structures import PixelData
+from mmseg.registry import MODELS
+from mmseg.structures import SegDataSample
+from torch import Tensor
+
+from ..utils.cam_ops import (label_to_channel_mask, max_normalize,
+                             normalized_cam_with_background)
+
+_INFERENCE_MAPS = ('final', 'w', 'p')
+
+
+@dataclass
+class CAMOutputs:
+    """Outputs of one forward pass at one scale.
+
+    Attributes:
+        logits (Tensor): Classification scores ``s`` of shape ``(N, K)``.
+        cam_w (Tensor): PCM-refined CAM ``M_W`` of shape ``(N, K+1, h, w)``.
+        cam_p (Tensor, optional): Prototype CAM ``M_P`` of shape
+            ``(N, K+1, h, w)``, not max-normalised.
+    """
+    logits: Tensor
+    cam_w: Tensor
+    cam_p: Optional[Tensor] = None
+
+
+@MODELS.register_module()
+class SFCClassifier(BaseModel):
+    """SFC CAM network: backbone, classifier CAM, PCM and prototype branch.
+
+    Training (:meth:`loss`, reference §3) runs the batch at full scale and at
+    a bilinear ×0.5 copy (``align_corners=True``) and returns
+
+    ``L = L_cls + L_DW^P + L_DW^W`` (paper Eq. 8 with the code's weights),
+
+    where ``L_cls`` is the multi-label soft-margin loss of the GAP logits
+    averaged over the two scales, and the consistency terms come from
+    ``loss_msdw`` (:class:`MSDWLoss`).
+
+    Inference (:meth:`predict`, reference §6.1-6.3) runs every scale of
+    ``test_cfg.scales`` on the image and its flip (merged by a sum of the
+    logits, side features, image and last-stage features), resizes each map
+    to the image size, sums over scales and max-normalises per channel. The
+    stored maps are ``M' = [M_bg + bg_offset, fg_scale * M_c]`` and the
+    prediction is the argmax over background and the image's classes of
+    ``M_W' + alpha * M_P'`` (``inference_map='final'``), ``M_W'`` (``'w'``) or
+    ``M_P'`` (``'p'``), i.e. paper Table 6.
+
+    Data samples carry their labels in the metainfo: ``cls_label``, a
+    multi-hot array of shape ``(K,)`` over the foreground classes, and
+    optionally ``valid_box = (top, bottom, left, right)``, the region of the
+    input that holds the image (the rest is padding; defaults to all).
+
+    Args:
+        backbone (dict): Backbone config; must return 4 stages whose last two
+            share the CAM grid (ResNet-50 with strides (1, 2, 2, 1)).
+        num_classes (int): Classes including background, ``K + 1``.
+        pcm (dict): :class:`SFCPCM` config.
+        prototype_head (dict): :class:`SFCPrototypeHead` config.
+        loss_msdw (dict): :class:`MSDWLoss` config; ``num_classes`` is filled
+            with ``K``.
+        loss_cls_weight (float): Weight of ``L_cls``. Defaults to 1.
+        test_cfg (dict, optional): ``scales`` (default (1.0, 0.5, 1.5, 2.0)),
+            ``flip`` (True), ``inference_map`` ('final'), ``alpha`` (1.0,
+            weight of ``M_P`` in the final map, Eq. 9), ``bg_offset`` (0.4)
+            and ``fg_scale`` (2.0), the background rule of reference §6.1.
+        data_preprocessor (dict, optional): ``SegDataPreProcessor`` config.
+        init_cfg (dict, optional): Initialisation config.
+    """
+
+    def __init__(self,
+                 backbone: dict,
+                 num_classes: int = 21,
+                 pcm: dict = dict(type='SFCPCM'),
+                 prototype_head: dict = dict(type='SFCPrototypeHead'),
+                 loss_msdw: dict = dict(type='MSDWLoss'),
+                 loss_cls_weight: float = 1.0,
+                 test_cfg: Optional[dict] = None,
+                 data_preprocessor: Optional[dict] = None,
+                 init_cfg: Optional[dict] = None) -> None:
+        super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        self.num_classes = num_classes
+        self.backbone = MODELS.build(backbone)
+        self.classifier = nn.Conv2d(
+            pcm.get('channels', 2048), num_classes - 1, 1, bias=False)
+        self.pcm = MODELS.build(pcm)
+        self.prototype_head = MODELS.build(prototype_head)
+        self.loss_msdw = MODELS.build(dict(loss_msdw, num_classes=num_classes - 1))
+        self.loss_cls_weight = loss_cls_weight
+        self.test_cfg = dict(scales=(1.0, 0.5, 1.5, 2.0), flip=True,
+                             inference_map='final', alpha=1.0,
+                             bg_offset=0.4, fg_scale=2.0)
+        self.test_cfg.update(test_cfg or {})
+        if self.test_cfg['inference_map'] not in _INFERENCE_MAPS:
+            raise ValueError(f'test_cfg.inference_map must be one of {_INFERENCE_MAPS}, '
+                             f"got {self.test_cfg['inference_map']!r}")
+
+    # ------------------------------------------------------------------ forward
+    def forward(self,
+                inputs: Tensor,
+                data_samples: Optional[List[SegDataSample]] = None,
+                mode: str = 'tensor') -> Union[Dict[str, Tensor], List[SegDataSample],
+                                               Tuple[Tensor, ...]]:
+        """Dispatch to :meth:`loss`, :meth:`predict` or :meth:`_forward`."""
+        if mode == 'loss':
+            return self.loss(inputs, data_samples)
+        if mode == 'predict':
+            return self.predict(inputs, data_samples)
+        if mode == 'tensor':
+            return self._forward(inputs, data_samples)
+        raise RuntimeError(f'Invalid mode "{mode}". Only supports loss, predict and tensor mode')
+
+    def _forward(self, inputs: Tensor,
+                 data_samples: Optional[List[SegDataSample]] = None) -> Tuple[Tensor, ...]:
+        """Single-scale forward without masking.
+
+        Args:
+            inputs (Tensor): Normalised images of shape ``(N, 3, H, W)``.
+            data_samples: Unused.
+
+        Returns:
+            tuple[Tensor]: logits ``(N, K)``, ``M_W`` ``(N, K+1, h, w)`` and
+            ``M_P`` ``(N, K+1, h, w)``.
+        """
+        outputs = self._forward_single_scale(inputs, inputs.new_ones(1, 1, 1, 1))
+        return outputs.logits, outputs.cam_w, outputs.cam_p
+
+    def extract_feat(self, inputs: Tensor) -> Tuple[Tensor, ...]:
+        """Backbone stages, each of shape ``(N, C_i, h_i, w_i)``."""
+        return self.backbone(inputs)
+
+    def _forward_single_scale(self,
+                              inputs: Tensor,
+                              channel_mask: Tensor,
+                              valid: Optional[Tensor] = None,
+                              with_prototypes: bool = True) -> CAMOutputs:
+        """Training-style forward (reference §2.2-2.4).
+
+        The CAM is multiplied by the mask ``V = nearest(valid) * channel_mask``
+        before PCM, and the seeds by ``V`` too.
+
+        Args:
+            inputs (Tensor): Normalised images of shape ``(N, 3, H, W)``.
+            channel_mask (Tensor): ``[1, y]`` of shape ``(N, K+1, 1, 1)``.
+            valid (Tensor, optional): Valid region of shape ``(N, 1, H, W)``,
+                resized by nearest to the CAM grid. None means all valid.
+            with_prototypes (bool): Also compute ``M_P``.
+        """
+        feats = self.extract_feat(inputs)
+        logit_maps = self.classifier(feats[-1])
+        mask = channel_mask
+        if valid is not None:
+            mask = F.interpolate(valid, size=logit_maps.shape[2:], mode='nearest') * mask
+        cam = normalized_cam_with_background(logit_maps) * mask
+        cam_w = self.pcm(cam, inputs, feats[-1])
+        cam_p = None
+        if with_prototypes:
+            side_feats = self.prototype_head.side_features(feats, cam.shape[2:])
+            cam_p = self.prototype_head(side_feats, cam_w, mask)
+        return CAMOutputs(logit_maps.mean(dim=(2, 3)), cam_w, cam_p)
+
+    # --------------------------------------------------------------- training
+    def _labels(self, inputs: Tensor, data_samples: Sequence[SegDataSample]) -> Tensor:
+        """Multi-hot foreground labels ``y`` of shape ``(N, K)``."""
+        labels = []
+        for sample in data_samples:
+            if 'cls_label' not in sample:
+                raise KeyError("SFCClassifier needs 'cls_label' in the data samples' "
+                               "metainfo; add it to PackSegInputs' meta_keys")
+            label = torch.as_tensor(sample.cls_label, dtype=inputs.dtype).flatten()
+            if label.numel() != self.num_classes - 1:
+                raise ValueError(f'cls_label of {sample.get("img_path", "a sample")} has '
+                                 f'{label.numel()} entries, expected {self.num_classes - 1}')
+            labels.append(label)
+        return torch.stack(labels).to(inputs.device)
+
+    @staticmethod
+    def _valid_masks(inputs: Tensor, data_samples: Sequence[SegDataSample]) -> Tensor:
+        """Masks of shape ``(N, 1, H, W)``: 1 inside ``valid_box``, else 0."""
+        masks = inputs.new_zeros(inputs.shape[0], 1, *inputs.shape[2:])
+        for mask, sample in zip(masks, data_samples):
+            top, bottom, left, right = sample.get('valid_box', (0, inputs.shape[2], 0,
+                                                                inputs.shape[3]))
+            mask[:, top:bottom, left:right] = 1
+        return masks
+
+    def loss(self, inputs: Tensor, data_samples: List[SegDataSample]) -> Dict[str, Tensor]:
+        """Losses of one training step at both scales (reference §3).
+
+        Args:
+            inputs (Tensor): Normalised images of shape ``(N, 3, H, W)``.
+            data_samples (list[SegDataSample]): With ``cls_label`` (and
+                optionally ``valid_box``) in their metainfo.
+
+        Returns:
+            dict[str, Tensor]: ``loss_cls``, ``loss_dw_p``, ``loss_dw_w``.
+        """
+        labels = self._labels(inputs, data_samples)
+        valid = self._valid_masks(inputs, data_samples)
+        channel_mask = label_to_channel_mask(labels)[:, :, None, None]
+        half_inputs = F.interpolate(
+            inputs, scale_factor=0.5, mode='bilinear', align_corners=True)
+
+        full = self._forward_single_scale(
+            inputs, channel_mask, valid, with_prototypes=self.loss_msdw.loss_weight_p > 0)
+        # M_P of the half scale enters no loss (reference §3.3): not computed.
+        half = self._forward_single_scale(half_inputs, channel_mask, valid,
+                                          with_prototypes=False)
+        loss_cls = (F.multilabel_soft_margin_loss(full.logits, labels) +
+                    F.multilabel_soft_margin_loss(half.logits, labels)) / 2
+        losses = dict(loss_cls=self.loss_cls_weight * loss_cls)
+        losses.update(self.loss_msdw(full.cam_w, full.cam_p, half.cam_w, labels))
+        return losses
+
+
+    # -------------------------------------------------------------- inference
+    def _predict_scale(self, image: Tensor, label_mask: Tensor) -> Tuple[Tensor, Tensor]:
+        """``M_W`` and ``M_P`` of one image at one scale (reference §2.5).
+
+        With ``test_cfg.flip`` the image and its horizontal flip run as a
+        batch of two and are merged by a **sum** (the flipped half flipped
+        back) of the classifier logits, the side features, the image and the
+        last-stage features, before normalisation, PCM and prototypes. The CAM
+        is not label-masked before PCM; seeds are masked by the label.
+
+        Args:
+            image (Tensor): Normalised image of shape ``(1, 3, H_s, W_s)``.
+            label_mask (Tensor): ``[1, y]`` of shape ``(1, K+1, 1, 1)``.
+
+        Returns:
+            tuple[Tensor, Tensor]: ``M_W`` and ``M_P``, each of shape
+            ``(1, K+1, h_s, w_s)``.
+        """
+        flip = self.test_cfg['flip']
+        batch = torch.cat([image, image.flip(-1)]) if flip else image
+        feats = self.extract_feat(batch)
+        logit_maps = self.classifier(feats[-1])
+        side_feats = self.prototype_head.side_features(feats, logit_maps.shape[2:])
+        last_feat = feats[-1]
+        if flip:
+            logit_maps, side_feats, batch, last_feat = (
+                t[:1] + t[1:].flip(-1) for t in (logit_maps, side_feats, batch, last_feat))
+        cam = normalized_cam_with_background(logit_maps)
+        cam_w = self.pcm(cam, batch, last_feat)
+        cam_p = self.prototype_head(side_feats, cam_w, label_mask)
+        return cam_w, cam_p
+
+    def _background_rule(self, cam: Tensor) -> Tensor:
+        """``M' = [M_bg + bg_offset, fg_scale * M_c]`` (reference §6.1)."""
+        return torch.cat([cam[:1] + self.test_cfg['bg_offset'],
+                          cam[1:] * self.test_cfg['fg_scale']])
+
+    def predict(self, inputs: Tensor,
+                data_samples: Optional[List[SegDataSample]] = None) -> List[SegDataSample]:
+        """Multi-scale + flip CAMs and their argmax (reference §6.1-6.3).
+
+        Each scale ``s`` resizes the image to ``(round(H s), round(W s))`` with
+        antialiased bicubic interpolation. The authors resize the uint8 image
+        with PIL's bicubic filter before normalising; resizing the normalised
+        tensor differs only by PIL's rounding to uint8.
+
+        Args:
+            inputs (Tensor): Normalised images of shape ``(N, 3, H, W)``
+                (padded to the largest image of the batch).
+            data_samples (list[SegDataSample]): With ``cls_label``,
+                ``img_shape`` and ``ori_shape`` in their metainfo.
+
+        Returns:
+            list[SegDataSample]: Each with ``seg_logits`` (the combined map
+            ``(K+1, H, W)``, zero for absent classes), ``pred_sem_seg``
+            (``(1, H, W)``), and ``cam_w`` / ``cam_p`` holding the
+            max-normalised ``M_W`` and ``M_P`` (``(K+1, H, W)``, before the
+            background rule, zero for absent classes).
+        """
+        labels = self._labels(inputs, data_samples)
+        label_masks = label_to_channel_mask(labels)
+        results = []
+        for image, label_mask, sample in zip(inputs, label_masks, data_samples):
+            height, width = sample.metainfo.get('img_shape', image.shape[1:])[:2]
+            image = image[None, :, :height, :width]
+            sums = [0, 0]
+            for scale in self.test_cfg['scales']:
+                size = (round(height * scale), round(width * scale))
+                scaled = image if size == (height, width) else F.interpolate(
+                    image, size=size, mode='bicubic', align_corners=False, antialias=True)
+                maps = self._predict_scale(scaled, label_mask[None, :, None, None])
+                for i, cam in enumerate(maps):
+                    sums[i] = sums[i] + F.interpolate(
+                        cam, size=(height, width), mode='bilinear', align_corners=False)
+            cam_w, cam_p = (max_normalize(m)[0] * label_mask[:, None, None] for m in sums)
+            ori_shape = tuple(sample.metainfo.get('ori_shape', (height, width))[:2])
+            if ori_shape != (height, width):
+                cam_w, cam_p = (F.interpolate(m[None], size=ori_shape, mode='bilinear',
+                                              align_corners=False)[0] for m in (cam_w, cam_p))
+            results.append(self._pack_prediction(sample, cam_w, cam_p, label_mask))
+        return results
+
+    def _pack_prediction(self, sample: SegDataSample, cam_w: Tensor, cam_p: Tensor,
+                         label_mask: Tensor) -> SegDataSample:
+        """Combine the maps as configured and store them in ``sample``.
+
+        Args:
+            cam_w, cam_p (Tensor): Max-normalised maps of shape ``(K+1, H, W)``.
+            label_mask (Tensor): ``[1, y]`` of shape ``(K+1,)``.
+        """
+        inference_map = self.test_cfg['inference_map']
+        if inference_map == 'w':
+            combined = self._background_rule(cam_w)
+        elif inference_map == 'p':
+            combined = self._background_rule(cam_p)
+        else:
+            combined = self._background_rule(cam_w) + \
+                self.test_cfg['alpha'] * self._background_rule(cam_p)
+        combined = combined * label_mask[:, None, None]
+        # Scores are >= 0 and the background is >= bg_offset > 0, so an absent
+        # class (score 0) can never win the argmax.
+        sample.set_data(dict(
+            seg_logits=PixelData(data=combined),
+            pred_sem_seg=PixelData(data=combined.argmax(dim=0, keepdim=True)),
+            cam_w=PixelData(data=cam_w),
+            cam_p=PixelData(data=cam_p)))
+        return sample

@@ -1,0 +1,4 @@
+# Copyright (c) mmsfc contributors. All rights reserved.
+from .sfc_prototype_head import SFCPrototypeHead
+
+__all__ = ['SFCPrototypeHead']

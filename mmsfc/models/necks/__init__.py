@@ -1,0 +1,4 @@
+# Copyright (c) mmsfc contributors. All rights reserved.
+from .pcm import SFCPCM
+
+__all__ = ['SFCPCM']

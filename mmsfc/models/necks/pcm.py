@@ -1,0 +1,78 @@
+# Copyright (c) mmsfc contributors. All rights reserved.
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmengine.model import BaseModule
+from mmseg.registry import MODELS
+from torch import Tensor
+
+from ..utils.cam_ops import NORM_EPS, l2_normalize
+
+
+@MODELS.register_module()
+class SFCPCM(BaseModule):
+    """Pixel correlation module of SFC (reference §2.3, paper Eq. 2).
+
+    The guidance ``G = [resize(image), x4]`` is projected by a 1×1 convolution
+    without bias, L2-normalised per pixel, and turned into the affinity
+
+    ``S = ReLU(E^T E)``,  ``T[i, j] = S[i, j] / (sum_i S[i, j] + 1e-5)``,
+
+    which propagates the CAM ``num_steps`` times: ``M_W = CAM · T · T`` (two
+    steps in SFC, one in SEAM). Nothing is detached: gradients reach the
+    projection, the CAM and the features. The output is not re-normalised.
+
+    Args:
+        in_channels (int): Channels of the guidance, image (3) plus the
+            backbone's last stage. Defaults to ``3 + 2048``.
+        channels (int): Channels of the projection. Defaults to 2048.
+        num_steps (int): Propagation steps. Defaults to 2.
+        init_cfg (dict, optional): Initialisation config. The authors use
+            PyTorch's default conv init, hence None.
+    """
+
+    def __init__(self,
+                 in_channels: int = 3 + 2048,
+                 channels: int = 2048,
+                 num_steps: int = 2,
+                 init_cfg=None) -> None:
+        super().__init__(init_cfg=init_cfg)
+        if num_steps < 1:
+            raise ValueError(f'num_steps must be >= 1, got {num_steps}')
+        self.proj = nn.Conv2d(in_channels, channels, 1, bias=False)
+        self.num_steps = num_steps
+
+    def affinity(self, image: Tensor, feat: Tensor) -> Tensor:
+        """Column-normalised affinity ``T``.
+
+        Args:
+            image (Tensor): Normalised image of shape ``(N, 3, H, W)``.
+            feat (Tensor): Last-stage features of shape ``(N, C, h, w)``.
+
+        Returns:
+            Tensor: ``T`` of shape ``(N, hw, hw)``; ``T[:, i, j]`` is the weight
+            of source pixel ``i`` in output pixel ``j``.
+        """
+        image = F.interpolate(
+            image, size=feat.shape[2:], mode='bilinear', align_corners=True)
+        embedding = l2_normalize(self.proj(torch.cat([image, feat], dim=1)))
+        embedding = embedding.flatten(2)
+        affinity = F.relu(torch.bmm(embedding.transpose(1, 2), embedding))
+        return affinity / (affinity.sum(dim=1, keepdim=True) + NORM_EPS)
+
+    def forward(self, cam: Tensor, image: Tensor, feat: Tensor) -> Tensor:
+        """Refine ``cam`` with the affinity of ``image`` and ``feat``.
+
+        Args:
+            cam (Tensor): CAM of shape ``(N, K+1, h, w)``.
+            image (Tensor): Normalised image of shape ``(N, 3, H, W)``.
+            feat (Tensor): Last-stage features of shape ``(N, C, h, w)``.
+
+        Returns:
+            Tensor: Refined CAM ``M_W`` of shape ``(N, K+1, h, w)``.
+        """
+        transition = self.affinity(image, feat)
+        refined = cam.flatten(2)
+        for _ in range(self.num_steps):
+            refined = torch.bmm(refined, transition)
+        return refined.view_as(cam)

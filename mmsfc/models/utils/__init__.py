@@ -1,0 +1,9 @@
+# Copyright (c) mmsfc contributors. All rights reserved.
+from .cam_ops import (label_to_channel_mask, l2_normalize, masked_prototypes,
+                      max_normalize, normalized_cam_with_background,
+                      prototype_cam, seed_masks)
+
+__all__ = [
+    'label_to_channel_mask', 'l2_normalize', 'masked_prototypes', 'max_normalize',
+    'normalized_cam_with_background', 'prototype_cam', 'seed_masks'
+]
