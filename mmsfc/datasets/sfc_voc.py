@@ -90,7 +90,7 @@ class SFCVOCDataset(BaseSegDataset):
                 no_foreground.append(img_id)
         if no_foreground:
             warnings.warn(f'{len(no_foreground)} image(s) of {self.ann_file} have no '
-                          f'foreground label, e.g. {no_foreground[:5]}')
+                          f'foreground label, e.g. {no_foreground[:5]}', stacklevel=2)
         return data_list
 
     def _label_file(self) -> Dict[str, np.ndarray]:

@@ -54,7 +54,8 @@ def setup_cpu_distributed(cfg: Config, launcher: str) -> None:
     backend = dist_cfg.get('backend', 'nccl')
     dist_cfg['backend'] = 'gloo' if backend == 'nccl' else backend
     if cfg.get('model_wrapper_cfg') is None:
-        cfg.model_wrapper_cfg = dict(type='SFCDistributedDataParallel')
+        # Runner.wrap_model looks the type up in mmengine's root registry: scope it.
+        cfg.model_wrapper_cfg = dict(type='mmseg.SFCDistributedDataParallel')
     if not torch_dist.is_initialized():
         torch_dist.init_process_group(
             backend=dist_cfg['backend'],

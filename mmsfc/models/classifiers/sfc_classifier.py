@@ -11,8 +11,7 @@ from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
 from torch import Tensor
 
-from ..utils.cam_ops import (label_to_channel_mask, max_normalize,
-                             normalized_cam_with_background)
+from ..utils.cam_ops import label_to_channel_mask, max_normalize, normalized_cam_with_background
 
 _INFERENCE_MAPS = ('final', 'w', 'p')
 

@@ -8,8 +8,7 @@ from mmengine.model import BaseModule
 from mmseg.registry import MODELS
 from torch import Tensor
 
-from ..utils.cam_ops import (l2_normalize, masked_prototypes, prototype_cam,
-                             seed_masks)
+from ..utils.cam_ops import l2_normalize, masked_prototypes, prototype_cam, seed_masks
 
 
 @MODELS.register_module()

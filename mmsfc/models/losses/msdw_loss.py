@@ -47,7 +47,7 @@ def distribution_coefficients(class_counts: Sequence[float],
     if (counts == 0).any():
         empty = torch.nonzero(counts == 0).flatten().tolist()
         warnings.warn(f'classes {empty} have no training image; their distribution '
-                      'coefficient only comes from the re-sampled images')
+                      'coefficient only comes from the re-sampled images', stacklevel=2)
         if resampled <= 0:
             raise ValueError('a class with zero images needs n_ibr * c_ibr * n_iter > 0 '
                              'to have a finite distribution coefficient')

@@ -1,7 +1,13 @@
 # Copyright (c) mmsfc contributors. All rights reserved.
-from .cam_ops import (label_to_channel_mask, l2_normalize, masked_prototypes,
-                      max_normalize, normalized_cam_with_background,
-                      prototype_cam, seed_masks)
+from .cam_ops import (
+    l2_normalize,
+    label_to_channel_mask,
+    masked_prototypes,
+    max_normalize,
+    normalized_cam_with_background,
+    prototype_cam,
+    seed_masks,
+)
 
 __all__ = [
     'label_to_channel_mask', 'l2_normalize', 'masked_prototypes', 'max_normalize',

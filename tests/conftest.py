@@ -1,0 +1,56 @@
+# Copyright (c) mmsfc contributors. All rights reserved.
+"""Shared fixtures: mmseg scope, a generated toy VOC and a tiny SFC model."""
+import copy
+import os.path as osp
+
+import pytest
+import torch
+from mmengine.registry import init_default_scope
+
+import mmsfc  # noqa: F401  (registration)
+from mmsfc.testing import TOY_CLASSES, generate_toy_voc
+
+REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+TOY_CONFIG = osp.join(REPO_ROOT, 'configs/sfc/sfc_r18_1xb4-20it_toyvoc-64x64.py')
+
+#: A ResNet-18 SFC network for 64x64 inputs (5 classes with background).
+TINY_MODEL = dict(
+    type='SFCClassifier',
+    num_classes=len(TOY_CLASSES),
+    data_preprocessor=dict(
+        type='SegDataPreProcessor', mean=[123.675, 116.28, 103.53],
+        std=[58.395, 57.12, 57.375], bgr_to_rgb=True, size=(64, 64)),
+    backbone=dict(
+        type='ResNet', depth=18, out_indices=(0, 1, 2, 3), strides=(1, 2, 2, 1),
+        dilations=(1, 1, 1, 1), norm_eval=True, frozen_stages=2,
+        contract_dilation=False),
+    pcm=dict(type='SFCPCM', in_channels=3 + 512, channels=512),
+    prototype_head=dict(type='SFCPrototypeHead', in_channels=(64, 128, 256, 512),
+                        channels=(16, 16, 32, 32)),
+    loss_msdw=dict(type='MSDWLoss', class_counts=[10, 6, 3, 1]),
+    test_cfg=dict(scales=(1.0, 0.5)))
+
+
+@pytest.fixture(autouse=True)
+def mmseg_scope():
+    init_default_scope('mmseg')
+
+
+@pytest.fixture
+def tiny_model_cfg():
+    return copy.deepcopy(TINY_MODEL)
+
+
+@pytest.fixture
+def tiny_model(tiny_model_cfg):
+    from mmseg.registry import MODELS
+    torch.manual_seed(0)
+    return MODELS.build(tiny_model_cfg)
+
+
+@pytest.fixture(scope='session')
+def toy_voc(tmp_path_factory):
+    """Root of a toy dataset in the VOC layout (24 train_aug, 8 train, 8 val)."""
+    root = str(tmp_path_factory.mktemp('toy_voc'))
+    generate_toy_voc(root, seed=0)
+    return root

@@ -1,0 +1,51 @@
+# Copyright (c) mmsfc contributors. All rights reserved.
+"""Every config parses, carries custom_imports and builds its model offline."""
+import glob
+import os.path as osp
+
+import pytest
+from mmengine.config import Config
+from mmseg.registry import MODELS
+
+from conftest import REPO_ROOT
+
+CONFIGS = sorted(
+    path for path in glob.glob(osp.join(REPO_ROOT, 'configs', '**', '*.py'), recursive=True)
+    if '_base_' not in path)
+
+
+def drop_pretrained(cfg):
+    """Remove every weight download from a model config, recursively."""
+    if isinstance(cfg, dict):
+        if cfg.get('type') == 'Pretrained':
+            return None
+        return {key: drop_pretrained(value) for key, value in cfg.items() if key != 'pretrained'}
+    if isinstance(cfg, (list, tuple)):
+        return type(cfg)(drop_pretrained(value) for value in cfg)
+    return cfg
+
+
+@pytest.mark.parametrize('path', CONFIGS, ids=lambda p: osp.relpath(p, REPO_ROOT))
+def test_config_builds(path):
+    cfg = Config.fromfile(path)
+    assert cfg.custom_imports == dict(imports=['mmsfc'], allow_failed_imports=False)
+    assert cfg.default_scope == 'mmseg'
+    model = MODELS.build(drop_pretrained(cfg.model.to_dict()))
+    assert sum(p.numel() for p in model.parameters()) > 0
+
+
+def test_reference_schedule():
+    cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs/sfc/sfc_r50_voc.py'))
+    optimizer = cfg.optim_wrapper.optimizer
+    assert (optimizer.type, optimizer.lr, optimizer.momentum, optimizer.weight_decay) == \
+        ('SGD', 0.1, 1e-4, 1e-4)
+    assert cfg.optim_wrapper.clip_grad == dict(max_norm=1, norm_type=2)
+    assert set(cfg.optim_wrapper.paramwise_cfg.custom_keys) == {
+        'classifier', 'pcm', 'prototype_head'}
+    (poly, ) = cfg.param_scheduler
+    assert (poly.type, poly.power, poly.end, poly.by_epoch) == ('PolyLR', 0.9, 3966, False)
+    assert cfg.train_cfg.max_iters == 3966 and cfg.train_dataloader.batch_size == 16
+    assert cfg.model.backbone.init_cfg.checkpoint == 'torchvision://resnet50'
+    assert dict(type='DistributionCoefficientHook') in cfg.custom_hooks
+    momentum = Config.fromfile(osp.join(REPO_ROOT, 'configs/sfc/sfc_r50_voc_momentum0.9.py'))
+    assert momentum.optim_wrapper.optimizer.momentum == 0.9

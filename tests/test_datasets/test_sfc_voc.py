@@ -1,0 +1,107 @@
+# Copyright (c) mmsfc contributors. All rights reserved.
+import json
+import os.path as osp
+import shutil
+
+import numpy as np
+import pytest
+
+from mmsfc.datasets import SFCVOCDataset
+from mmsfc.testing import TOY_CLASSES
+
+
+def build(root, **kwargs):
+    cfg = dict(data_root=root, ann_file='ImageSets/Segmentation/train_aug.txt',
+               data_prefix=dict(img_path='JPEGImages', seg_map_path='SegmentationClass'),
+               metainfo=dict(classes=TOY_CLASSES))
+    cfg.update(kwargs)
+    return SFCVOCDataset(**cfg)
+
+
+def test_label_sources_agree(toy_voc):
+    from_file = build(toy_voc, cls_label_file='cls_labels.npy')
+    from_xml = build(toy_voc, label_source='xml')
+    from_mask = build(toy_voc, label_source='mask')
+    assert len(from_file) == 24
+    for idx in range(len(from_file)):
+        label = from_file.get_data_info(idx)['cls_label']
+        assert label.shape == (4,) and label.any()
+        np.testing.assert_array_equal(label, from_xml.get_data_info(idx)['cls_label'])
+        np.testing.assert_array_equal(label, from_mask.get_data_info(idx)['cls_label'])
+        assert from_file.get_cat_ids(idx) == (np.flatnonzero(label) + 1).tolist()
+
+
+def test_class_counts_from_labels(toy_voc):
+    dataset = build(toy_voc, cls_label_file='cls_labels.npy')
+    labels = np.load(osp.join(toy_voc, 'cls_labels.npy'), allow_pickle=True).item()
+    expected = np.sum([labels[f'2000_{i:06d}'] for i in range(24)], axis=0)
+    np.testing.assert_array_equal(dataset.get_class_image_counts(), expected)
+
+
+def test_json_label_file_and_integer_keys(toy_voc, tmp_path):
+    labels = np.load(osp.join(toy_voc, 'cls_labels.npy'), allow_pickle=True).item()
+    as_json = tmp_path / 'labels.json'
+    as_json.write_text(json.dumps({k: v.tolist() for k, v in labels.items()}))
+    as_int = tmp_path / 'labels_int.npy'
+    np.save(as_int, {int(k.replace('_', '')): v for k, v in labels.items()})
+    reference = build(toy_voc, cls_label_file='cls_labels.npy')
+    for path in (str(as_json), str(as_int)):
+        dataset = build(toy_voc, cls_label_file=path)
+        for idx in range(len(dataset)):
+            np.testing.assert_array_equal(dataset.get_data_info(idx)['cls_label'],
+                                          reference.get_data_info(idx)['cls_label'])
+
+
+def test_bad_label_files(toy_voc, tmp_path):
+    labels = np.load(osp.join(toy_voc, 'cls_labels.npy'), allow_pickle=True).item()
+    missing = dict(labels)
+    missing.pop('2000_000003')
+    np.save(tmp_path / 'missing.npy', missing)
+    with pytest.raises(KeyError, match='2000_000003'):
+        build(toy_voc, cls_label_file=str(tmp_path / 'missing.npy'))
+    np.save(tmp_path / 'voc20.npy', {k: np.zeros(20) for k in labels})
+    with pytest.raises(ValueError, match='20 classes'):
+        build(toy_voc, cls_label_file=str(tmp_path / 'voc20.npy'))
+    with pytest.raises(FileNotFoundError, match='nope.npy'):
+        build(toy_voc, cls_label_file='nope.npy')
+
+
+def test_missing_xml_and_no_foreground(toy_voc, tmp_path):
+    root = str(tmp_path / 'voc')
+    shutil.copytree(toy_voc, root)
+    np.save(osp.join(root, 'cls_labels.npy'), {
+        **np.load(osp.join(root, 'cls_labels.npy'), allow_pickle=True).item(),
+        '2000_000000': np.zeros(4, np.float32)})
+    with pytest.warns(UserWarning, match='no foreground label'):
+        dataset = build(root, cls_label_file='cls_labels.npy')
+    assert not dataset.get_data_info(0)['cls_label'].any()
+    import os
+    os.remove(osp.join(root, 'Annotations', '2000_000005.xml'))
+    with pytest.raises(FileNotFoundError, match='2000_000005'):
+        build(root, label_source='xml')
+
+
+def test_pipeline_packs_label_and_valid_box(toy_voc):
+    dataset = build(
+        toy_voc, cls_label_file='cls_labels.npy',
+        pipeline=[dict(type='LoadImageFromFile'),
+                  dict(type='SFCRandomPasteCrop', crop_size=96),
+                  dict(type='PackSegInputs', meta_keys=('img_path', 'cls_label', 'valid_box',
+                                                         'img_shape'))])
+    item = dataset[0]
+    assert item['inputs'].shape == (3, 96, 96)
+    meta = item['data_samples'].metainfo
+    np.testing.assert_array_equal(meta['cls_label'], dataset.get_data_info(0)['cls_label'])
+    top, bottom, left, right = meta['valid_box']
+    assert 0 <= top < bottom <= 96 and 0 <= left < right <= 96
+
+
+def test_missing_image_named_in_error(toy_voc, tmp_path):
+    root = str(tmp_path / 'voc')
+    shutil.copytree(toy_voc, root)
+    import os
+    os.remove(osp.join(root, 'JPEGImages', '2000_000000.jpg'))
+    dataset = build(root, cls_label_file='cls_labels.npy',
+                    pipeline=[dict(type='LoadImageFromFile')])
+    with pytest.raises(FileNotFoundError, match='2000_000000.jpg'):
+        dataset.prepare_data(0)

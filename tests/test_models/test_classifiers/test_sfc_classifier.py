@@ -1,0 +1,157 @@
+# Copyright (c) mmsfc contributors. All rights reserved.
+import pytest
+import torch
+from mmengine.structures import PixelData
+from mmseg.evaluation import IoUMetric
+from mmseg.registry import MODELS
+from mmseg.structures import SegDataSample
+
+
+def make_samples(labels, valid_boxes=None, shape=(64, 64)):
+    samples = []
+    for i, label in enumerate(labels):
+        meta = dict(cls_label=label, img_shape=shape, ori_shape=shape)
+        if valid_boxes is not None:
+            meta['valid_box'] = valid_boxes[i]
+        samples.append(SegDataSample(metainfo=meta))
+    return samples
+
+
+def grads_by_group(model, loss):
+    model.zero_grad()
+    loss.backward(retain_graph=True)
+    groups = {'stem_layer1_layer2': [], 'layer3_layer4': [], 'classifier': [], 'pcm': [],
+              'side': []}
+    for name, param in model.named_parameters():
+        has_grad = param.grad is not None and param.grad.abs().sum().item() > 0
+        if name.startswith('backbone.layer3') or name.startswith('backbone.layer4'):
+            groups['layer3_layer4'].append(has_grad)
+        elif name.startswith('backbone.'):
+            groups['stem_layer1_layer2'].append(has_grad)
+        elif name.startswith('classifier'):
+            groups['classifier'].append(has_grad)
+        elif name.startswith('pcm'):
+            groups['pcm'].append(has_grad)
+        else:
+            groups['side'].append(has_grad)
+    return {group: any(flags) for group, flags in groups.items()}
+
+
+def test_gradient_flow_matches_reference_table(tiny_model):
+    """Reference §3.5: which parameters each loss trains."""
+    tiny_model.train()
+    torch.manual_seed(0)
+    inputs = torch.randn(2, 3, 64, 64)
+    samples = make_samples([[1, 0, 1, 0], [0, 1, 0, 0]], [(0, 64, 0, 48), (8, 56, 0, 64)])
+    losses = tiny_model.loss(inputs, samples)
+    assert set(losses) == {'loss_cls', 'loss_dw_p', 'loss_dw_w'}
+    expected = {
+        'loss_cls': dict(classifier=True, layer3_layer4=True, pcm=False, side=False),
+        'loss_dw_p': dict(classifier=True, layer3_layer4=True, pcm=True, side=True),
+        'loss_dw_w': dict(classifier=True, layer3_layer4=True, pcm=True, side=False),
+    }
+    for name, table in expected.items():
+        got = grads_by_group(tiny_model, losses[name])
+        assert not got['stem_layer1_layer2'], name
+        for group, flows in table.items():
+            assert got[group] == flows, (name, group)
+    frozen = [p.requires_grad for n, p in tiny_model.named_parameters()
+              if n.startswith(('backbone.conv1', 'backbone.bn1', 'backbone.layer1',
+                               'backbone.layer2'))]
+    assert frozen and not any(frozen)
+
+
+def test_bn_statistics_stay_frozen_in_training(tiny_model):
+    tiny_model.train()
+    bn = tiny_model.backbone.layer4[0].bn1
+    assert not bn.training
+    before = bn.running_mean.clone()
+    tiny_model.loss(torch.randn(2, 3, 64, 64) * 5, make_samples([[1, 0, 0, 0]] * 2))
+    torch.testing.assert_close(bn.running_mean, before)
+
+
+def test_losses_finite_with_background_only_and_absent_classes(tiny_model):
+    tiny_model.train()
+    inputs = torch.randn(3, 3, 64, 64)
+    # an image without foreground (an empty IBR slot), one with a tiny valid
+    # region, one with every class.
+    samples = make_samples([[0, 0, 0, 0], [1, 0, 0, 0], [1, 1, 1, 1]],
+                           [(0, 64, 0, 64), (0, 16, 0, 16), (0, 64, 0, 64)])
+    losses = tiny_model.loss(inputs, samples)
+    total = sum(losses.values())
+    assert torch.isfinite(total)
+    total.backward()
+    for name, param in tiny_model.named_parameters():
+        if param.grad is not None:
+            assert torch.isfinite(param.grad).all(), name
+
+
+def test_all_background_seeds_give_zero_prototype_maps(tiny_model):
+    tiny_model.eval()
+    with torch.no_grad():
+        # label mask keeps only the background: every foreground prototype is empty
+        cam_w, cam_p = tiny_model._predict_scale(torch.randn(1, 3, 64, 64),
+                                                 torch.tensor([1., 0, 0, 0, 0]).view(1, 5, 1, 1))
+    assert torch.isfinite(cam_w).all() and torch.isfinite(cam_p).all()
+    assert cam_p[0, 1:].abs().sum() == 0
+
+
+def test_predict_outputs(tiny_model):
+    tiny_model.eval()
+    samples = make_samples([[0, 1, 0, 1]], shape=(50, 70))
+    with torch.no_grad():
+        result = tiny_model.predict(torch.randn(1, 3, 50, 70), samples)[0]
+    for field in ('seg_logits', 'cam_w', 'cam_p'):
+        data = result.get(field).data
+        assert data.shape == (5, 50, 70) and torch.isfinite(data).all()
+        # absent classes are zero
+        assert data[[1, 3]].abs().sum() == 0
+    assert result.cam_w.data.amax() <= 1
+    pred = result.pred_sem_seg.data
+    assert pred.shape == (1, 50, 70)
+    assert set(pred.unique().tolist()) <= {0, 2, 4}
+    # tensor mode returns the single-scale maps
+    logits, cam_w, cam_p = tiny_model(torch.randn(2, 3, 64, 64), mode='tensor')
+    assert logits.shape == (2, 4) and cam_w.shape == cam_p.shape == (2, 5, 4, 4)
+
+
+def test_predict_scored_by_iou_metric(tiny_model, monkeypatch):
+    """A constructed CAM: class 1 on the top 4 of 8 rows, the GT on the top 6."""
+    tiny_model.test_cfg.update(scales=(1.0,), inference_map='final', alpha=1.0)
+
+    def constructed_maps(image, label_mask):
+        cam_w = torch.zeros(1, 5, 8, 8)
+        cam_w[:, 0] = 0.2
+        cam_w[:, 1, :4] = 1.0
+        return cam_w, torch.zeros(1, 5, 8, 8)
+
+    monkeypatch.setattr(tiny_model, '_predict_scale', constructed_maps)
+    sample = make_samples([[1, 0, 0, 0]], shape=(8, 8))[0]
+    gt = torch.zeros(1, 8, 8, dtype=torch.long)
+    gt[:, :6] = 1
+    sample.gt_sem_seg = PixelData(data=gt)
+    result = tiny_model.predict(torch.zeros(1, 3, 8, 8), [sample])[0]
+    assert (result.pred_sem_seg.data[0, :4] == 1).all()
+    assert (result.pred_sem_seg.data[0, 4:] == 0).all()
+
+    metric = IoUMetric(iou_metrics=['mIoU'])
+    metric.dataset_meta = dict(classes=('background', 'aeroplane', 'bicycle', 'bird', 'boat'))
+    metric.process({}, [result.to_dict()])
+    scores = metric.compute_metrics(metric.results)
+    # foreground IoU 4/6, background IoU 2/4; the absent classes are NaN
+    assert scores['mIoU'] == pytest.approx(100 * (4 / 6 + 2 / 4) / 2, abs=0.01)
+
+    # M_P alone predicts background everywhere
+    tiny_model.test_cfg.update(inference_map='p')
+    result = tiny_model.predict(torch.zeros(1, 3, 8, 8), [sample])[0]
+    assert (result.pred_sem_seg.data == 0).all()
+
+
+def test_bad_labels_and_config_rejected(tiny_model, tiny_model_cfg):
+    with pytest.raises(KeyError, match='cls_label'):
+        tiny_model.loss(torch.randn(1, 3, 64, 64), [SegDataSample()])
+    with pytest.raises(ValueError, match='expected 4'):
+        tiny_model.loss(torch.randn(1, 3, 64, 64), make_samples([[1, 0]]))
+    tiny_model_cfg['test_cfg'] = dict(inference_map='mean')
+    with pytest.raises(ValueError, match='inference_map'):
+        MODELS.build(tiny_model_cfg)
