@@ -79,8 +79,9 @@ class MSDWLoss(nn.Module):
     ``DC`` is computed by :func:`distribution_coefficients` from the per-class
     image counts of the training set: pass ``class_counts`` here, or let
     :class:`~mmsfc.engine.hooks.DistributionCoefficientHook` call
-    :meth:`set_class_counts` with the training dataset's counts. It is kept in
-    a buffer, so checkpoints carry it.
+    :meth:`set_class_counts` with the training dataset's counts. It is a
+    non-persistent buffer: derived from the data, it follows the model's
+    device but stays out of checkpoints (the hook recomputes it on resume).
 
     Args:
         num_classes (int): Foreground classes ``K``.
@@ -113,7 +114,7 @@ class MSDWLoss(nn.Module):
         self.loss_weight_w = loss_weight_w
         self.dc_in_p = dc_in_p
         self.dc_in_w = dc_in_w
-        self.register_buffer('dc', torch.full((num_classes,), float('nan')))
+        self.register_buffer('dc', torch.full((num_classes,), float('nan')), persistent=False)
         if class_counts is not None:
             self.set_class_counts(class_counts)
 
