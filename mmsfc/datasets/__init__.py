@@ -1,4 +1,5 @@
 # Copyright (c) mmsfc contributors. All rights reserved.
+from .samplers import *  # noqa: F401,F403
 from .sfc_voc import SFCVOCDataset
 from .transforms import *  # noqa: F401,F403
 

@@ -85,6 +85,14 @@ def test_train_resume_and_test_with_weights_only_torch(toy_voc, tmp_path, monkey
     log = newest_log(work_dir)
     assert 'resumed epoch: 0, iter: 2' in log
     assert 'Iter(train) [3/4]' in log and 'Iter(train) [2/4]' not in log
+    # the resumed run equals an uninterrupted one: same IBR batches, crops, LR
+    straight_dir = str(tmp_path / 'straight')
+    train.main([TOY_CONFIG, '--work-dir', straight_dir, *options, 'train_cfg.max_iters=4',
+                'experiment_name=straight'])
+    straight = torch.load(osp.join(straight_dir, 'iter_4.pth'), map_location='cpu',
+                          weights_only=False)
+    for key, value in straight['state_dict'].items():
+        torch.testing.assert_close(resumed['state_dict'][key], value, msg=key)
 
     test.main([TOY_CONFIG, osp.join(work_dir, 'iter_4.pth'), '--work-dir',
                str(tmp_path / 'test'), *data_options(toy_voc, 'experiment_name=tested')])

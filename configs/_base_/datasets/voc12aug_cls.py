@@ -17,11 +17,13 @@ test_pipeline = [
     dict(type='LoadAnnotations'),
     dict(type='PackSegInputs', meta_keys=meta_keys),
 ]
+# 16 images from the loader + 4 re-sampled from the image bank (IBR, reference §4).
 train_dataloader = dict(
     batch_size=16,
     num_workers=8,
     persistent_workers=True,
     sampler=dict(type='InfiniteSampler', shuffle=True),
+    batch_sampler=dict(type='IBRBatchSampler', num_resampled=4),
     dataset=dict(
         type=dataset_type,
         data_root=data_root,

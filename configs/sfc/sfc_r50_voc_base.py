@@ -1,0 +1,3 @@
+# Ablation (paper Table 4, Base): classification loss only, no IBR (M_W only).
+_base_ = './sfc_r50_voc_ibr-only.py'
+train_dataloader = dict(batch_sampler=None)

@@ -1,0 +1,4 @@
+# Copyright (c) mmsfc contributors. All rights reserved.
+from .ibr_batch_sampler import IBRBatchSampler
+
+__all__ = ['IBRBatchSampler']
