@@ -1,8 +1,6 @@
 # Copyright (c) mmsfc contributors. All rights reserved.
-import json
 import os.path as osp
 import warnings
-import xml.etree.ElementTree as ET
 from typing import Dict, List, Optional
 
 import mmcv
@@ -10,6 +8,8 @@ import numpy as np
 from mmengine.fileio import get, get_local_path
 from mmseg.datasets import BaseSegDataset, PascalVOCDataset
 from mmseg.registry import DATASETS
+
+from .image_labels import label_from_mask, label_from_voc_xml, load_label_file, lookup_label
 
 
 @DATASETS.register_module()
@@ -38,12 +38,14 @@ class SFCVOCDataset(BaseSegDataset):
         cls_label_file (str, optional): Label file, relative to ``data_root``.
         label_source (str): ``'file'`` (requires ``cls_label_file``),
             ``'xml'`` or ``'mask'``. Defaults to ``'file'`` when a label
-            file is given, else ``'xml'``.
+            file is given, else :attr:`DEFAULT_LABEL_SOURCE`.
         xml_dir (str): Annotation directory relative to ``data_root``.
         **kwargs: Passed to :class:`mmseg.datasets.BaseSegDataset`.
     """
 
     METAINFO = PascalVOCDataset.METAINFO
+    #: Label source when neither ``cls_label_file`` nor ``label_source`` is given.
+    DEFAULT_LABEL_SOURCE = 'xml'
 
     def __init__(self,
                  ann_file: str,
@@ -54,7 +56,7 @@ class SFCVOCDataset(BaseSegDataset):
                  xml_dir: str = 'Annotations',
                  **kwargs) -> None:
         if label_source is None:
-            label_source = 'file' if cls_label_file else 'xml'
+            label_source = 'file' if cls_label_file else self.DEFAULT_LABEL_SOURCE
         if label_source not in ('file', 'xml', 'mask'):
             raise ValueError(f"label_source must be 'file', 'xml' or 'mask', got {label_source!r}")
         if label_source == 'file' and not cls_label_file:
@@ -97,49 +99,20 @@ class SFCVOCDataset(BaseSegDataset):
         path = self.cls_label_file
         if self.data_root and not osp.isabs(path):
             path = osp.join(self.data_root, path)
-        if not osp.isfile(path):
-            raise FileNotFoundError(f'image-level label file not found: {path}')
-        if path.endswith('.npy'):
-            raw = np.load(path, allow_pickle=True).item()
-        elif path.endswith('.json'):
-            with open(path, encoding='utf-8') as f:
-                raw = json.load(f)
-        else:
-            raise ValueError(f'image-level label file must be .npy or .json: {path}')
-        labels = {}
-        for key, value in raw.items():
-            value = np.asarray(value, dtype=np.float32).reshape(-1)
-            if value.size != self.num_fg_classes:
-                raise ValueError(f'{path}: the label of {key} has {value.size} classes, '
-                                 f'but the dataset has {self.num_fg_classes} foreground '
-                                 'classes')
-            labels[str(key)] = value
-        return labels
+        return load_label_file(path, self.num_fg_classes)
 
     def _lookup(self, labels: Dict[str, np.ndarray], img_id: str) -> np.ndarray:
-        for key in (img_id, img_id.replace('_', '')):
-            if key in labels:
-                return labels[key]
-        raise KeyError(f'image {img_id} of {self.ann_file} has no entry in the '
-                       f'label file {self.cls_label_file}')
+        return lookup_label(labels, img_id, f'{self.cls_label_file} (split {self.ann_file})')
 
     def _label_from_xml(self, img_id: str) -> np.ndarray:
         path = osp.join(self.data_root or '', self.xml_dir, img_id + '.xml')
         try:
-            root = ET.fromstring(get(path, backend_args=self.backend_args))
+            content = get(path, backend_args=self.backend_args)
         except FileNotFoundError as e:
             raise FileNotFoundError(
                 f'no annotation {path} for image {img_id}; give cls_label_file or '
                 "label_source='mask'") from e
-        except ET.ParseError as e:
-            raise ValueError(f'corrupt annotation file {path}: {e}') from e
-        classes = self.metainfo['classes']
-        label = np.zeros(self.num_fg_classes, np.float32)
-        for name in root.iter('name'):
-            cls = name.text.strip() if name.text else ''
-            if cls in classes:
-                label[classes.index(cls) - 1] = 1
-        return label
+        return label_from_voc_xml(content, self.metainfo['classes'], path)
 
     def _label_from_mask(self, info: dict) -> np.ndarray:
         if 'seg_map_path' not in info:
@@ -148,11 +121,7 @@ class SFCVOCDataset(BaseSegDataset):
             mask = mmcv.imread(path, flag='unchanged', backend='pillow')
         if mask is None:
             raise ValueError(f'cannot read mask {info["seg_map_path"]}')
-        values = np.unique(mask)
-        values = values[(values > 0) & (values <= self.num_fg_classes)]
-        label = np.zeros(self.num_fg_classes, np.float32)
-        label[values.astype(np.int64) - 1] = 1
-        return label
+        return label_from_mask(mask, self.num_fg_classes)
 
     # -------------------------------------------------------------- statistics
     def get_cat_ids(self, idx: int) -> List[int]:

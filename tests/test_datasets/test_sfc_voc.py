@@ -105,3 +105,32 @@ def test_missing_image_named_in_error(toy_voc, tmp_path):
                     pipeline=[dict(type='LoadImageFromFile')])
     with pytest.raises(FileNotFoundError, match='2000_000000.jpg'):
         dataset.prepare_data(0)
+
+
+def test_corrupt_image_named_in_error(toy_voc, tmp_path):
+    root = str(tmp_path / 'voc')
+    shutil.copytree(toy_voc, root)
+    with open(osp.join(root, 'JPEGImages', '2000_000001.jpg'), 'wb') as f:
+        f.write(b'not a jpeg')
+    dataset = build(root, cls_label_file='cls_labels.npy',
+                    pipeline=[dict(type='LoadImageFromFile')])
+    with pytest.raises(AssertionError, match='2000_000001.jpg'):
+        dataset.prepare_data(1)
+
+
+def test_pseudo_label_mode_reads_masks_from_another_directory(toy_voc, tmp_path):
+    pseudo_dir = tmp_path / 'pseudo'
+    pseudo_dir.mkdir()
+    from PIL import Image
+    for idx in range(24):
+        img_id = f'2000_{idx:06d}'
+        gt = np.asarray(Image.open(osp.join(toy_voc, 'SegmentationClassAug', img_id + '.png')))
+        Image.fromarray(np.where(gt > 0, 255, 0).astype(np.uint8)).save(
+            pseudo_dir / f'{img_id}.png')
+    pipeline = [dict(type='LoadImageFromFile'), dict(type='LoadAnnotations')]
+    train = build(toy_voc, cls_label_file='cls_labels.npy', pipeline=pipeline,
+                  data_prefix=dict(img_path='JPEGImages', seg_map_path=str(pseudo_dir)))
+    val = build(toy_voc, ann_file='ImageSets/Segmentation/val.txt', pipeline=pipeline)
+    seg = train[0]['gt_seg_map']
+    assert set(np.unique(seg)) <= {0, 255} and (seg == 255).any()
+    assert set(np.unique(val[0]['gt_seg_map'])) - {0} <= {1, 2, 3, 4}
