@@ -11,7 +11,12 @@ from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
 from torch import Tensor
 
-from ..utils.cam_ops import label_to_channel_mask, max_normalize, normalized_cam_with_background
+from ..utils.cam_ops import (
+    background_rule,
+    label_to_channel_mask,
+    max_normalize,
+    normalized_cam_with_background,
+)
 
 _INFERENCE_MAPS = ('final', 'w', 'p')
 
@@ -254,8 +259,7 @@ class SFCClassifier(BaseModel):
 
     def _background_rule(self, cam: Tensor) -> Tensor:
         """``M' = [M_bg + bg_offset, fg_scale * M_c]`` (reference §6.1)."""
-        return torch.cat([cam[:1] + self.test_cfg['bg_offset'],
-                          cam[1:] * self.test_cfg['fg_scale']])
+        return background_rule(cam, self.test_cfg['bg_offset'], self.test_cfg['fg_scale'])
 
     def predict(self, inputs: Tensor,
                 data_samples: Optional[List[SegDataSample]] = None) -> List[SegDataSample]:

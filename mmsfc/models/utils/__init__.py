@@ -1,5 +1,6 @@
 # Copyright (c) mmsfc contributors. All rights reserved.
 from .cam_ops import (
+    background_rule,
     l2_normalize,
     label_to_channel_mask,
     masked_prototypes,
@@ -10,6 +11,6 @@ from .cam_ops import (
 )
 
 __all__ = [
-    'label_to_channel_mask', 'l2_normalize', 'masked_prototypes', 'max_normalize',
-    'normalized_cam_with_background', 'prototype_cam', 'seed_masks'
+    'background_rule', 'label_to_channel_mask', 'l2_normalize', 'masked_prototypes',
+    'max_normalize', 'normalized_cam_with_background', 'prototype_cam', 'seed_masks'
 ]
