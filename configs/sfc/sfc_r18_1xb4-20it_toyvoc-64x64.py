@@ -39,3 +39,21 @@ train_cfg = dict(max_iters=20, val_interval=20)
 param_scheduler = [dict(type='PolyLR', power=0.9, eta_min=0.0, begin=0, end=20, by_epoch=False)]
 default_hooks = dict(
     logger=dict(interval=5), checkpoint=dict(interval=10, max_keep_ckpts=2))
+custom_hooks = [
+    dict(type='DistributionCoefficientHook'),
+    dict(
+        type='CAMToPseudoLabelHook',
+        out_dir=None,
+        dataloader=dict(
+            num_workers=0,
+            dataset=dict(
+                type='SFCVOCDataset',
+                data_root=data_root,
+                metainfo=dict(classes=classes),
+                cls_label_file='cls_labels.npy',
+                ann_file='ImageSets/Segmentation/train_aug.txt',
+                data_prefix=dict(img_path='JPEGImages', seg_map_path='SegmentationClassAug'),
+                pipeline={{_base_.test_pipeline}})),
+        eval_ann_file='ImageSets/Segmentation/train.txt',
+        nproc=1),
+]

@@ -2,8 +2,9 @@
 from .checkpoint import load_from_local_trusted, register_checkpoint_loader
 from .distributed import SFCDistributedDataParallel, setup_cpu_distributed
 from .hooks import *  # noqa: F401,F403
+from .pseudo_labels import PseudoLabelGenerator
 
 __all__ = [
-    'SFCDistributedDataParallel', 'load_from_local_trusted', 'register_checkpoint_loader',
-    'setup_cpu_distributed'
+    'PseudoLabelGenerator', 'SFCDistributedDataParallel', 'load_from_local_trusted',
+    'register_checkpoint_loader', 'setup_cpu_distributed'
 ]

@@ -16,6 +16,7 @@ import torch
 from mmengine.runner.checkpoint import load_from_local
 
 from conftest import REPO_ROOT, TOY_CONFIG
+from mmsfc.testing import TOY_CLASSES
 
 
 def load_tool(name):
@@ -132,3 +133,25 @@ def test_unknown_type_names_the_type(toy_voc, tmp_path):
                       *data_options(toy_voc, 'model.type=NoSuchClassifier')])
     assert result.returncode != 0
     assert 'NoSuchClassifier is not in the mmseg::model registry' in result.stderr
+
+
+def test_cam_to_pseudo_label_hook_after_training(toy_voc, tmp_path):
+    hook_dataloader = dict(num_workers=0, dataset=dict(
+        type='SFCVOCDataset', data_root=toy_voc, metainfo=dict(classes=TOY_CLASSES),
+        cls_label_file='cls_labels.npy', ann_file='ImageSets/Segmentation/train.txt',
+        data_prefix=dict(img_path='JPEGImages', seg_map_path='SegmentationClass'),
+        pipeline=[dict(type='LoadImageFromFile'), dict(type='LoadAnnotations'),
+                  dict(type='PackSegInputs', meta_keys=('img_path', 'cls_label'))]))
+    config = tmp_path / 'with_pseudo_labels.py'
+    config.write_text(f"_base_ = '{TOY_CONFIG}'\n"
+                      "custom_hooks = [dict(type='DistributionCoefficientHook'),\n"
+                      "                dict(type='CAMToPseudoLabelHook', out_dir='pseudo',\n"
+                      f"                     dataloader={hook_dataloader!r})]\n")
+    work_dir = str(tmp_path / 'work')
+    load_tool('train').main([str(config), '--work-dir', work_dir,
+                             *data_options(toy_voc, 'train_cfg.max_iters=2',
+                                           'experiment_name=hook')])
+    assert len(glob.glob(osp.join(work_dir, 'pseudo', 'labels', '*.png'))) == 8
+    assert len(glob.glob(osp.join(work_dir, 'pseudo', 'cams', '*.npz'))) == 8
+    log = newest_log(work_dir)
+    assert re.search(r'pseudo_label/mIoU: \d', log) and re.search(r'cam/mIoU_final: \d', log)

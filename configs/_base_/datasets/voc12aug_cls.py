@@ -44,3 +44,14 @@ val_dataloader = dict(
 test_dataloader = val_dataloader
 val_evaluator = dict(type='IoUMetric', iou_metrics=['mIoU'])
 test_evaluator = val_evaluator
+# Stage 2 (CAMToPseudoLabelHook / tools/make_pseudo_labels.py): label train_aug,
+# score on VOC train (1,464) with the masks of SegmentationClassAug.
+pseudo_label_dataloader = dict(
+    num_workers=4,
+    dataset=dict(
+        type=dataset_type,
+        data_root=data_root,
+        ann_file='ImageSets/Segmentation/train_aug.txt',
+        data_prefix=dict(img_path='JPEGImages', seg_map_path='SegmentationClassAug'),
+        pipeline=test_pipeline))
+pseudo_label_eval_ann_file = 'ImageSets/Segmentation/train.txt'

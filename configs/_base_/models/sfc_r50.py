@@ -39,4 +39,3 @@ model = dict(
     test_cfg=dict(
         scales=(1.0, 0.5, 1.5, 2.0), flip=True, inference_map='final', alpha=1.0,
         bg_offset=0.4, fg_scale=2.0))
-custom_hooks = [dict(type='DistributionCoefficientHook')]

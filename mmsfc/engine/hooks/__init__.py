@@ -1,4 +1,5 @@
 # Copyright (c) mmsfc contributors. All rights reserved.
+from .cam_to_pseudo_label_hook import CAMToPseudoLabelHook
 from .distribution_coefficient_hook import DistributionCoefficientHook
 
-__all__ = ['DistributionCoefficientHook']
+__all__ = ['CAMToPseudoLabelHook', 'DistributionCoefficientHook']

@@ -1,0 +1,317 @@
+# Copyright (c) mmsfc contributors. All rights reserved.
+"""Stage 2: multi-scale CAMs → CAM mIoU → dense CRF → pseudo-label PNGs → mIoU.
+
+One code path behind two entry points: :class:`CAMToPseudoLabelHook` (after
+CAM training) and ``tools/make_pseudo_labels.py`` (a checkpoint).
+"""
+import glob
+import os
+import os.path as osp
+from multiprocessing import Pool
+from typing import Dict, List, Optional, Sequence
+
+import mmcv
+import numpy as np
+import torch
+from mmengine.dataset import pseudo_collate
+from mmengine.dist import all_reduce, barrier, get_dist_info, is_main_process
+from mmengine.evaluator import Evaluator
+from mmengine.logging import print_log
+from mmengine.model import is_model_wrapper
+from mmengine.structures import PixelData
+from mmengine.utils import ProgressBar, track_parallel_progress
+from mmseg.datasets.transforms import LoadAnnotations
+from mmseg.registry import DATASETS, VISUALIZERS
+from mmseg.structures import SegDataSample
+from torch.utils.data import DataLoader
+
+from mmsfc.postprocess import (
+    UNCERTAIN,
+    CRFParams,
+    cams_to_crf_label,
+    is_valid_cam_file,
+    is_valid_label_png,
+    load_cams,
+    load_label_png,
+    save_cams,
+    save_label_png,
+)
+
+
+def _img_id(info: dict) -> str:
+    return osp.splitext(osp.basename(info['img_path']))[0]
+
+
+def _present_keys(cls_label: np.ndarray) -> np.ndarray:
+    """Channel indices ``[0, 1 + present classes]`` of a multi-hot label."""
+    return np.concatenate([[0], np.flatnonzero(np.asarray(cls_label)) + 1]).astype(np.int64)
+
+
+def _crf_task(task: tuple) -> str:
+    """Worker job: CAM file + image → pseudo-label PNG (module level: picklable)."""
+    img_path, cam_path, png_path, crf_kwargs, palette = task
+    if is_valid_label_png(png_path):
+        return png_path
+    image = mmcv.imread(img_path, channel_order='rgb')
+    if image is None:
+        raise ValueError(f'cannot read image {img_path}')
+    keys, cam_w, cam_p = load_cams(cam_path)
+    save_label_png(png_path, cams_to_crf_label(image, keys, cam_w, cam_p, **crf_kwargs), palette)
+    return png_path
+
+
+def _crf_in_memory(img_path: str, keys, cam_w, cam_p, png_path: str, crf_kwargs: dict,
+                   palette) -> str:
+    image = mmcv.imread(img_path, channel_order='rgb')
+    save_label_png(png_path, cams_to_crf_label(image, keys, cam_w, cam_p, **crf_kwargs), palette)
+    return png_path
+
+
+class PseudoLabelGenerator:
+    """Turn a CAM model into pseudo labels for a dataset split, and score each step.
+
+    Outputs under ``out_dir``: ``cams/<id>.npz`` (max-normalised ``M_W`` and
+    ``M_P`` of the present classes, float16; see :mod:`mmsfc.postprocess.files`)
+    and ``labels/<id>.png`` (CRF pseudo labels, 255 uncertain, reference §6.4).
+
+    - **Sharded**: image ``i`` belongs to rank ``i % world_size``, which infers
+      and labels it, so under N ranks every file is written exactly once.
+    - **Resumable**: every file is written atomically, and images whose outputs
+      exist and are valid are skipped, so an interrupted run restarted gives
+      the files of an uninterrupted one.
+    - **Scored** from the files (so reruns score everything): the CAMs with
+      :class:`SFCCAMMetric` and the pseudo labels with mmseg's ``IoUMetric``
+      with 255 counted as background (reference §6.7), on the images that have
+      a ground-truth mask (optionally only those of ``eval_ann_file``).
+    - ``store_cams=False`` streams each image's CAMs straight into the CRF pool
+      without writing ``cams/`` (for COCO-sized runs); the CAM metric then
+      covers only the images inferred in this run.
+
+    Args:
+        out_dir (str): Output directory.
+        dataloader (dict): Dataloader config of the split (its ``dataset``
+            with ``cls_label`` and, for scoring, ``seg_map_path``). The sampler
+            and batch size are set here (sharded, batch 1).
+        cam_metric (dict, optional): :class:`SFCCAMMetric` config; None skips
+            CAM scoring.
+        crf (dict, optional): :class:`CRFParams` fields.
+        crf_alpha (float): Weight of ``M_P`` for the CRF (0.7 in ``cam2ir``).
+        weak_bg_scale (float): Background factor of the second CRF pass.
+        bg_offset (float): Background rule offset. fg_scale (float): its factor.
+        nproc (int): CRF worker processes per rank.
+        store_cams (bool): Write ``cams/``; False streams into the CRF.
+        evaluate (bool): Score the CAMs and pseudo labels.
+        eval_ann_file (str, optional): Split list (relative to the dataset's
+            ``data_root``) restricting scoring, e.g. VOC ``train.txt`` when
+            generating for ``train_aug``.
+        show_dir (str, optional): Write CAM overlays and coloured pseudo labels
+            of the first ``num_show`` images there.
+        num_show (int): Images to visualise.
+    """
+
+    def __init__(self,
+                 out_dir: str,
+                 dataloader: dict,
+                 cam_metric: Optional[dict] = dict(type='SFCCAMMetric'),
+                 crf: Optional[dict] = None,
+                 crf_alpha: float = 0.7,
+                 weak_bg_scale: float = 0.5,
+                 bg_offset: float = 0.4,
+                 fg_scale: float = 2.0,
+                 nproc: int = 1,
+                 store_cams: bool = True,
+                 evaluate: bool = True,
+                 eval_ann_file: Optional[str] = None,
+                 show_dir: Optional[str] = None,
+                 num_show: int = 20) -> None:
+        self.out_dir = out_dir
+        self.cam_dir = osp.join(out_dir, 'cams')
+        self.label_dir = osp.join(out_dir, 'labels')
+        self.dataloader_cfg = dict(dataloader)
+        self.cam_metric_cfg = cam_metric
+        self.crf_kwargs = dict(alpha=crf_alpha, weak_bg_scale=weak_bg_scale,
+                               bg_offset=bg_offset, fg_scale=fg_scale,
+                               params=CRFParams(**(crf or {})))
+        self.nproc = max(int(nproc), 1)
+        self.store_cams = store_cams
+        self.evaluate = evaluate
+        self.eval_ann_file = eval_ann_file
+        self.show_dir = show_dir
+        self.num_show = num_show
+
+    # ----------------------------------------------------------------- helpers
+    def _paths(self, img_id: str):
+        return osp.join(self.cam_dir, img_id + '.npz'), osp.join(self.label_dir, img_id + '.png')
+
+    def _build_dataset(self):
+        dataset = self.dataloader_cfg['dataset']
+        return DATASETS.build(dataset) if isinstance(dataset, dict) else dataset
+
+    def _my_share(self, indices: Sequence[int]) -> List[int]:
+        rank, world_size = get_dist_info()
+        return list(indices[rank::world_size])
+
+    def _remove_stale_temporaries(self) -> None:
+        """Delete temporary files an interrupted run left (never a finished output)."""
+        for directory in (self.cam_dir, self.label_dir):
+            for path in glob.glob(osp.join(directory, '*.tmp.*')):
+                os.remove(path)
+
+    # --------------------------------------------------------------- stage run
+    def run(self, model) -> Dict[str, float]:
+        """Run inference, CRF and scoring; returns the metrics (all ranks)."""
+        dataset = self._build_dataset()
+        palette = dataset.metainfo['palette']
+        if is_main_process():
+            self._remove_stale_temporaries()
+        barrier()  # no rank starts writing before the clean-up is over
+        ids = [_img_id(dataset.get_data_info(i)) for i in range(len(dataset))]
+        # Each rank infers and labels its own share, so no rank waits for another
+        # rank's files until scoring.
+        output = 0 if self.store_cams else 1
+        is_done = is_valid_cam_file if self.store_cams else is_valid_label_png
+        todo = [i for i in self._my_share(range(len(ids)))
+                if not is_done(self._paths(ids[i])[output])]
+        print_log(f'pseudo labels: {len(ids)} images, {len(todo)} to infer on this rank',
+                  logger='current')
+        streamed_metrics = self._infer(model, dataset, todo, palette)
+        if self.store_cams:
+            self._run_crf(dataset, ids, palette)
+        barrier()  # all ranks' files exist before scoring
+        metrics = dict(streamed_metrics)
+        if self.evaluate:
+            metrics.update(self._score(dataset, ids))
+        if self.show_dir and is_main_process():
+            self._visualize(dataset, ids)
+        return metrics
+
+    @torch.no_grad()
+    def _infer(self, model, dataset, todo: List[int], palette) -> Dict[str, float]:
+        """Multi-scale CAMs of ``todo`` (this rank's share): files or streamed CRF."""
+        module = model.module if is_model_wrapper(model) else model
+        was_training = module.training
+        module.eval()
+        loader = []
+        if todo:  # already this rank's share: no sampler sharding
+            loader = DataLoader(dataset.get_subset(todo), batch_size=1,
+                                num_workers=self.dataloader_cfg.get('num_workers', 0),
+                                collate_fn=pseudo_collate)
+        evaluator = None
+        if not self.store_cams and self.evaluate and self.cam_metric_cfg:
+            evaluator = Evaluator(dict(self.cam_metric_cfg))
+            evaluator.dataset_meta = dataset.metainfo
+        pool = Pool(self.nproc) if not self.store_cams else None
+        pending = []
+        progress = ProgressBar(len(loader)) if is_main_process() and todo else None
+        for data in loader:
+            for sample in model.test_step(data):
+                img_id = _img_id(sample.metainfo)
+                keys = _present_keys(sample.metainfo['cls_label'])
+                cam_w = sample.cam_w.data[keys].float().cpu().numpy()
+                cam_p = sample.cam_p.data[keys].float().cpu().numpy()
+                cam_path, png_path = self._paths(img_id)
+                if self.store_cams:
+                    save_cams(cam_path, keys, cam_w, cam_p)
+                else:
+                    pending.append(pool.apply_async(
+                        _crf_in_memory, (sample.img_path, keys, cam_w, cam_p, png_path,
+                                         self.crf_kwargs, palette)))
+                    if len(pending) > 2 * self.nproc:
+                        pending.pop(0).get()
+                if evaluator is not None:
+                    evaluator.process([sample])
+            if progress is not None:
+                progress.update()
+        for job in pending:
+            job.get()
+        if pool is not None:
+            pool.close()
+            pool.join()
+        module.train(was_training)
+        if evaluator is None:
+            return {}
+        num_inferred = torch.tensor(len(todo))
+        all_reduce(num_inferred)
+        return evaluator.evaluate(int(num_inferred))
+
+    def _run_crf(self, dataset, ids: List[str], palette) -> None:
+        """Two-pass CRF of this rank's share of the images, ``nproc`` processes."""
+        tasks = []
+        for idx in self._my_share(range(len(ids))):
+            cam_path, png_path = self._paths(ids[idx])
+            if not is_valid_label_png(png_path):
+                tasks.append((dataset.get_data_info(idx)['img_path'], cam_path, png_path,
+                              self.crf_kwargs, palette))
+        print_log(f'CRF: {len(tasks)} images on this rank with {self.nproc} process(es)',
+                  logger='current')
+        if not tasks:
+            return
+        if self.nproc > 1:
+            track_parallel_progress(_crf_task, tasks, self.nproc, chunksize=4)
+        else:
+            for task in tasks:
+                _crf_task(task)
+
+    def _eval_indices(self, dataset, ids: List[str]) -> List[int]:
+        indices = [i for i in range(len(ids)) if 'seg_map_path' in dataset.get_data_info(i)]
+        if self.eval_ann_file:
+            path = self.eval_ann_file
+            if dataset.data_root and not osp.isabs(path):
+                path = osp.join(dataset.data_root, path)
+            with open(path) as f:
+                wanted = {line.strip() for line in f if line.strip()}
+            indices = [i for i in indices if ids[i] in wanted]
+        return indices
+
+    def _score(self, dataset, ids: List[str]) -> Dict[str, float]:
+        """CAM and pseudo-label mIoU from the files, sharded over ranks."""
+        indices = self._eval_indices(dataset, ids)
+        if not indices:
+            print_log('pseudo labels: no image with a ground-truth mask to score',
+                      logger='current')
+            return {}
+        metrics = [dict(type='IoUMetric', iou_metrics=['mIoU'], prefix='pseudo_label')]
+        if self.store_cams and self.cam_metric_cfg:
+            metrics.insert(0, dict(self.cam_metric_cfg, prefix='cam'))
+        evaluator = Evaluator(metrics)
+        evaluator.dataset_meta = dataset.metainfo
+        load_gt = LoadAnnotations()
+        num_classes = len(dataset.metainfo['classes'])
+        for idx in self._my_share(indices):
+            info = dataset.get_data_info(idx)
+            gt = torch.from_numpy(load_gt(dict(info))['gt_seg_map'].astype(np.int64))
+            cam_path, png_path = self._paths(ids[idx])
+            label = load_label_png(png_path).astype(np.int64)
+            label[label == UNCERTAIN] = 0  # reference §6.7
+            sample = SegDataSample(metainfo=dict(img_path=info['img_path']))
+            sample.gt_sem_seg = PixelData(data=gt[None])
+            sample.pred_sem_seg = PixelData(data=torch.from_numpy(label)[None])
+            if self.store_cams and self.cam_metric_cfg:
+                keys, cam_w, cam_p = load_cams(cam_path)
+                for name, cam in (('cam_w', cam_w), ('cam_p', cam_p)):
+                    full = torch.zeros(num_classes, *cam.shape[1:])
+                    full[torch.from_numpy(keys)] = torch.from_numpy(cam)
+                    sample.set_field(PixelData(data=full), name)
+            evaluator.process([sample])
+        return evaluator.evaluate(len(indices))
+
+    def _visualize(self, dataset, ids: List[str]) -> None:
+        """CAM heat maps and coloured pseudo labels of the first images."""
+        visualizer = VISUALIZERS.build(dict(type='SegLocalVisualizer', name='sfc_pseudo_labels',
+                                            save_dir=self.show_dir))
+        visualizer.dataset_meta = dataset.metainfo
+        for idx in range(min(self.num_show, len(ids))):
+            cam_path, png_path = self._paths(ids[idx])
+            if not is_valid_label_png(png_path):
+                continue
+            image = mmcv.imread(dataset.get_data_info(idx)['img_path'], channel_order='rgb')
+            label = load_label_png(png_path)
+            sample = SegDataSample()
+            sample.pred_sem_seg = PixelData(data=torch.from_numpy(label.astype(np.int64))[None])
+            visualizer.add_datasample(ids[idx], image, sample, draw_gt=False, show=False,
+                                      out_file=osp.join(self.show_dir, ids[idx] + '_label.png'))
+            if is_valid_cam_file(cam_path):
+                _, cam_w, cam_p = load_cams(cam_path)
+                heat = torch.from_numpy((cam_w[1:] + cam_p[1:]).max(axis=0, keepdims=True))
+                overlay = visualizer.draw_featmap(heat, image, channel_reduction='select_max')
+                mmcv.imwrite(mmcv.rgb2bgr(overlay), osp.join(self.show_dir, ids[idx] + '_cam.png'))

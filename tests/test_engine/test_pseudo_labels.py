@@ -1,0 +1,140 @@
+# Copyright (c) mmsfc contributors. All rights reserved.
+import glob
+import os
+import os.path as osp
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from unittest.mock import patch
+
+import numpy as np
+import pytest
+import torch
+
+import mmsfc.engine.pseudo_labels as pl_module
+from conftest import REPO_ROOT, TOY_CONFIG
+from mmsfc.engine import PseudoLabelGenerator
+from mmsfc.postprocess import load_cams, load_label_png
+from mmsfc.testing import TOY_CLASSES, generate_toy_voc
+
+PIPELINE = [dict(type='LoadImageFromFile'), dict(type='LoadAnnotations'),
+            dict(type='PackSegInputs', meta_keys=('img_path', 'ori_shape', 'img_shape',
+                                                  'cls_label'))]
+
+
+def dataloader_cfg(root, ann_file='ImageSets/Segmentation/train_aug.txt'):
+    return dict(num_workers=0, dataset=dict(
+        type='SFCVOCDataset', data_root=root, ann_file=ann_file,
+        metainfo=dict(classes=TOY_CLASSES), cls_label_file='cls_labels.npy',
+        data_prefix=dict(img_path='JPEGImages', seg_map_path='SegmentationClassAug'),
+        pipeline=PIPELINE))
+
+
+def outputs(out_dir):
+    cams = {osp.basename(p)[:-4]: load_cams(p) for p in glob.glob(f'{out_dir}/cams/*.npz')}
+    labels = {osp.basename(p)[:-4]: load_label_png(p)
+              for p in glob.glob(f'{out_dir}/labels/*.png')}
+    return cams, labels
+
+
+@pytest.fixture
+def counting_writes(monkeypatch):
+    counts = Counter()
+    for name in ('save_cams', 'save_label_png'):
+        original = getattr(pl_module, name)
+
+        def wrapped(path, *args, _original=original, **kwargs):
+            counts[osp.basename(path)] += 1
+            return _original(path, *args, **kwargs)
+
+        monkeypatch.setattr(pl_module, name, wrapped)
+    return counts
+
+
+def test_two_ranks_write_each_file_once_and_rerun_skips(toy_voc, tiny_model, tmp_path,
+                                                        counting_writes):
+    out_dir = str(tmp_path / 'out')
+    for rank in range(2):
+        with patch.object(pl_module, 'get_dist_info', return_value=(rank, 2)), \
+                patch('mmengine.dataset.sampler.get_dist_info', return_value=(rank, 2)):
+            PseudoLabelGenerator(out_dir, dataloader_cfg(toy_voc), evaluate=False).run(tiny_model)
+    ids = [f'2000_{i:06d}' for i in range(24)]
+    assert counting_writes == Counter({f'{i}.{ext}': 1 for i in ids for ext in ('npz', 'png')})
+    cams, labels = outputs(out_dir)
+    assert sorted(cams) == sorted(labels) == ids
+    for img_id, (keys, cam_w, cam_p) in cams.items():
+        label = np.load(osp.join(toy_voc, 'cls_labels.npy'), allow_pickle=True).item()[img_id]
+        assert keys.tolist() == [0] + (np.flatnonzero(label) + 1).tolist()
+        assert cam_w.shape == cam_p.shape and cam_w.max() <= 1.0
+        assert set(np.unique(labels[img_id])) <= set(keys.tolist()) | {255}
+
+    counting_writes.clear()
+    mtimes = {p: os.stat(p).st_mtime_ns for p in glob.glob(f'{out_dir}/*/*')}
+    metrics = PseudoLabelGenerator(out_dir, dataloader_cfg(toy_voc)).run(tiny_model)
+    assert not counting_writes  # everything existed and was valid
+    assert mtimes == {p: os.stat(p).st_mtime_ns for p in glob.glob(f'{out_dir}/*/*')}
+    for key in ('cam/mIoU_final', 'cam/mIoU_w', 'cam/mIoU_p', 'pseudo_label/mIoU'):
+        assert 0 <= metrics[key] <= 100
+
+
+def test_invalid_output_is_redone_and_streaming_matches(toy_voc, tiny_model, tmp_path,
+                                                        counting_writes):
+    stored = str(tmp_path / 'stored')
+    PseudoLabelGenerator(stored, dataloader_cfg(toy_voc), evaluate=False).run(tiny_model)
+    with open(osp.join(stored, 'cams', '2000_000003.npz'), 'wb') as f:
+        f.write(b'truncated')
+    open(osp.join(stored, 'labels', '2000_000003.png.123.tmp.png'), 'w').close()
+    counting_writes.clear()
+    PseudoLabelGenerator(stored, dataloader_cfg(toy_voc), evaluate=False).run(tiny_model)
+    assert counting_writes == Counter({'2000_000003.npz': 1})
+    assert not glob.glob(osp.join(stored, '*', '*.tmp.*'))
+
+    streamed = str(tmp_path / 'streamed')
+    PseudoLabelGenerator(streamed, dataloader_cfg(toy_voc), store_cams=False,
+                         nproc=2).run(tiny_model)
+    assert not osp.exists(osp.join(streamed, 'cams'))
+    stored_labels, streamed_labels = outputs(stored)[1], outputs(streamed)[1]
+    assert sorted(stored_labels) == sorted(streamed_labels)
+    different = sum((stored_labels[k] != streamed_labels[k]).mean() for k in stored_labels)
+    assert different / len(stored_labels) < 0.01  # only float16 rounding of stored CAMs
+
+
+def run_tool(config, ckpt, out_dir, root):
+    options = [f'test_dataloader.dataset.data_root={root}',
+               f'custom_hooks.1.dataloader.dataset.data_root={root}']
+    return subprocess.Popen(
+        [sys.executable, 'tools/make_pseudo_labels.py', config, ckpt, '--out-dir', out_dir,
+         '--no-eval', '--cfg-options', *options],
+        cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        env=dict(os.environ, PYTHONWARNINGS='ignore', OMP_NUM_THREADS='1'))
+
+
+def test_killed_run_restarted_gives_the_same_files(tmp_path, tiny_model):
+    root = str(tmp_path / 'voc')
+    generate_toy_voc(root, dict(train_aug=30, train=4, val=0), size_range=(120, 160), seed=1)
+    ckpt = str(tmp_path / 'model.pth')
+    torch.save(dict(state_dict=tiny_model.state_dict()), ckpt)
+
+    straight = str(tmp_path / 'straight')
+    assert run_tool(TOY_CONFIG, ckpt, straight, root).wait(timeout=300) == 0
+
+    killed = str(tmp_path / 'killed')
+    proc = run_tool(TOY_CONFIG, ckpt, killed, root)
+    deadline = time.time() + 120
+    while not glob.glob(osp.join(killed, 'cams', '*.npz')) and time.time() < deadline:
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert len(glob.glob(osp.join(killed, 'cams', '*.npz'))) < 30
+    assert run_tool(TOY_CONFIG, ckpt, killed, root).wait(timeout=300) == 0
+
+    straight_cams, straight_labels = outputs(straight)
+    killed_cams, killed_labels = outputs(killed)
+    assert sorted(killed_cams) == sorted(straight_cams) and len(straight_cams) == 30
+    for img_id, arrays in straight_cams.items():
+        for a, b in zip(arrays, killed_cams[img_id]):
+            np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(straight_labels[img_id], killed_labels[img_id])
+    assert not glob.glob(osp.join(killed, '*', '*.tmp.*'))

@@ -1,0 +1,37 @@
+# Copyright (c) mmsfc contributors. All rights reserved.
+import pytest
+import torch
+
+from mmsfc.evaluation import SFCCAMMetric
+
+
+def sample(cam_w, cam_p, gt):
+    return dict(cam_w=dict(data=cam_w), cam_p=dict(data=cam_p), gt_sem_seg=dict(data=gt[None]))
+
+
+def test_maps_and_gt_selected_sweep():
+    # 1 x 4 image, class 1 present; GT: [0, 0, 1, 1]
+    gt = torch.tensor([[0, 0, 1, 1]])
+    cam_w = torch.zeros(3, 1, 4)
+    cam_w[0] = 0.5
+    cam_w[1] = torch.tensor([0.0, 0.0, 0.3, 1.0])  # M_W: only pixel 3 beats (0.5+0.4)/2
+    cam_p = torch.zeros(3, 1, 4)
+    cam_p[0] = 0.1
+    cam_p[1] = torch.tensor([0.0, 0.9, 1.0, 1.0])  # M_P: pixels 1-3 foreground
+    metric = SFCCAMMetric(maps=('final', 'w', 'p'), alpha=1.0, bg_thresholds=(0.1, 0.5))
+    metric.dataset_meta = dict(classes=('background', 'a', 'b'))
+    metric.process({}, [sample(cam_w, cam_p, gt)])
+    scores = metric.compute_metrics(metric.results)
+    # w: pred [0,0,0,1] -> bg IoU 2/3, fg 1/2; p: pred [0,1,1,1] -> bg 1/2, fg 2/3
+    assert scores['mIoU_w'] == pytest.approx(100 * (2 / 3 + 1 / 2) / 2, abs=0.01)
+    assert scores['mIoU_p'] == pytest.approx(100 * (1 / 2 + 2 / 3) / 2, abs=0.01)
+    # final: bg 0.9 + 0.5 = 1.4 vs fg 2 (W + P): [0, 1.8, 2.6, 4] -> pred [0, 1, 1, 1]
+    assert scores['mIoU_final'] == scores['mIoU'] == scores['mIoU_p']
+    # sweep on (W + P) / 2 = [0, .45, .65, 1]: t = 0.5 gives the GT exactly
+    assert scores['best_bg_threshold_gt_selected'] == 0.5
+    assert scores['mIoU_best_bg_threshold_gt_selected'] == pytest.approx(100)
+
+
+def test_rejects_unknown_map():
+    with pytest.raises(ValueError, match='maps'):
+        SFCCAMMetric(maps=('mean', ))

@@ -1,0 +1,95 @@
+# Copyright (c) mmsfc contributors. All rights reserved.
+"""Stage 2 from a checkpoint: CAMs → CAM mIoU → dense CRF → pseudo labels → mIoU.
+
+The same code path as ``CAMToPseudoLabelHook``; its settings in the config's
+``custom_hooks`` apply, and the options below override them.
+
+Example::
+
+    python tools/make_pseudo_labels.py configs/sfc/sfc_r50_voc.py CKPT \\
+        --split ImageSets/Segmentation/train_aug.txt --out-dir work_dirs/pseudo --nproc 8
+    torchrun --nproc_per_node 4 tools/make_pseudo_labels.py CONFIG CKPT --launcher pytorch
+"""
+import argparse
+import os
+import os.path as osp
+import sys
+
+from mmengine.config import Config, DictAction
+from mmengine.runner import Runner
+
+from mmsfc.engine import PseudoLabelGenerator, setup_cpu_distributed
+from mmsfc.engine.hooks.cam_to_pseudo_label_hook import format_metrics
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('config', help='the CAM training config')
+    parser.add_argument('checkpoint', help='the CAM model checkpoint')
+    parser.add_argument('--split', help='split list (ann_file) to label, relative to data_root')
+    parser.add_argument('--out-dir', help='output directory (default: the hook setting, else '
+                        'work_dirs/<config>/pseudo_labels)')
+    parser.add_argument('--eval-split', help='split list restricting the scoring')
+    parser.add_argument('--nproc', type=int, help='CRF processes per rank')
+    parser.add_argument('--no-store-cams', action='store_true',
+                        help='stream CAMs into the CRF without writing cams/')
+    parser.add_argument('--no-eval', action='store_true', help='skip scoring')
+    parser.add_argument('--show-dir', help='write CAM overlays and coloured labels here')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override settings of the config')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+                        default='none', help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    return args
+
+
+def generator_settings(cfg: Config, args: argparse.Namespace) -> dict:
+    """The hook's settings from the config, overridden by the command line."""
+    settings = {}
+    for hook in cfg.get('custom_hooks', []):
+        if hook.get('type') == 'CAMToPseudoLabelHook':
+            settings = {k: v for k, v in hook.items() if k != 'type'}
+    settings.setdefault('dataloader', cfg.test_dataloader)
+    if args.split:
+        settings['dataloader'].dataset.ann_file = args.split
+    out_dir = args.out_dir or settings.get('out_dir') or 'pseudo_labels'
+    if not osp.isabs(out_dir) and not args.out_dir:
+        out_dir = osp.join(cfg.work_dir, out_dir)
+    settings['out_dir'] = out_dir
+    overrides = dict(eval_ann_file=args.eval_split, nproc=args.nproc, show_dir=args.show_dir)
+    settings.update({k: v for k, v in overrides.items() if v is not None})
+    if args.no_store_cams:
+        settings['store_cams'] = False
+    if args.no_eval:
+        settings['evaluate'] = False
+    return settings
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    for path, what in ((args.config, 'config'), (args.checkpoint, 'checkpoint')):
+        if not osp.isfile(path):
+            sys.exit(f'error: {what} file not found: {path}')
+    cfg = Config.fromfile(args.config)
+    cfg.launcher = args.launcher
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    if cfg.get('work_dir', None) is None:
+        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+    settings = generator_settings(cfg, args)
+    # only the model is needed: no training state, no pretrained download
+    cfg.model.backbone.init_cfg = None
+    cfg.load_from = None
+    setup_cpu_distributed(cfg, args.launcher)
+    runner = Runner.from_cfg(cfg)
+    runner.load_checkpoint(args.checkpoint, map_location='cpu')
+    settings.pop('type', None)
+    metrics = PseudoLabelGenerator(**settings).run(runner.model)
+    runner.logger.info(f'pseudo labels in {settings["out_dir"]}:\n{format_metrics(metrics)}')
+
+
+if __name__ == '__main__':
+    main()
