@@ -247,7 +247,7 @@ class PseudoLabelGenerator:
         if not tasks:
             return
         if self.nproc > 1:
-            track_parallel_progress(_crf_task, tasks, self.nproc, chunksize=4)
+            track_parallel_progress(_crf_task, tasks, self.nproc)
         else:
             for task in tasks:
                 _crf_task(task)

@@ -1,0 +1,81 @@
+# Copyright (c) mmsfc contributors. All rights reserved.
+"""Throughput of the pseudo-label stage on generated VOC-sized images.
+
+Measures images/s of multi-scale + flip CAM inference (a randomly initialised
+model of CONFIG on the current device) and of the two-pass dense CRF with 1
+and with ``--nproc`` processes, and reports the CRF speed-up.
+
+Example::
+
+    python tools/benchmark_pseudo_labels.py configs/sfc/sfc_r50_voc.py --images 8 --nproc 2
+"""
+import argparse
+import os.path as osp
+import tempfile
+import time
+
+import torch
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+from mmseg.registry import MODELS
+
+from mmsfc.engine import PseudoLabelGenerator
+from mmsfc.testing import TOY_CLASSES, generate_toy_voc
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('config', help='CAM model config (random weights are used)')
+    parser.add_argument('--images', type=int, default=8, help='images to process')
+    parser.add_argument('--size', type=int, nargs=2, default=(375, 500),
+                        help='range of image sides (VOC images are up to 500 px)')
+    parser.add_argument('--nproc', type=int, default=2, help='CRF processes to compare with 1')
+    parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
+    args = parser.parse_args(argv)
+
+    cfg = Config.fromfile(args.config)
+    init_default_scope(cfg.get('default_scope', 'mmseg'))
+    cfg.model.backbone.init_cfg = None
+    cfg.model.num_classes = len(TOY_CLASSES)
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model).to(args.device)
+
+    with tempfile.TemporaryDirectory() as root:
+        generate_toy_voc(root, dict(train_aug=args.images, train=0, val=0),
+                         size_range=tuple(args.size))
+        pipeline = [dict(type='LoadImageFromFile'),
+                    dict(type='PackSegInputs', meta_keys=('img_path', 'ori_shape', 'img_shape',
+                                                           'cls_label'))]
+        dataloader = dict(num_workers=0, dataset=dict(
+            type='SFCVOCDataset', data_root=root, metainfo=dict(classes=TOY_CLASSES),
+            ann_file='ImageSets/Segmentation/train_aug.txt', cls_label_file='cls_labels.npy',
+            data_prefix=dict(img_path='JPEGImages'), pipeline=pipeline))
+        generator = PseudoLabelGenerator(osp.join(root, 'out'), dataloader, evaluate=False)
+        dataset = generator._build_dataset()
+        palette = dataset.metainfo['palette']
+        ids = [osp.basename(dataset.get_data_info(i)['img_path'])[:-4]
+               for i in range(len(dataset))]
+        timings = {}
+        start = time.perf_counter()
+        generator._infer(model, dataset, list(range(len(dataset))), palette)
+        if args.device.startswith('cuda'):
+            torch.cuda.synchronize()
+        timings['cam'] = time.perf_counter() - start
+        for nproc in (1, args.nproc):
+            generator.nproc = nproc
+            generator.label_dir = osp.join(root, f'labels{nproc}')
+            start = time.perf_counter()
+            generator._run_crf(dataset, ids, palette)
+            timings[f'crf{nproc}'] = time.perf_counter() - start
+    n = args.images
+    device = torch.cuda.get_device_name() if args.device.startswith('cuda') else 'CPU'
+    print(f'device: {device} ({torch.get_num_threads()} threads); {n} images, sides '
+          f'{args.size[0]}-{args.size[1]} px; scales {model.test_cfg["scales"]} + flip')
+    print(f'CAM inference: {n / timings["cam"]:.2f} images/s')
+    print(f'CRF, 1 process: {n / timings["crf1"]:.2f} images/s; {args.nproc} processes: '
+          f'{n / timings[f"crf{args.nproc}"]:.2f} images/s; speed-up '
+          f'{timings["crf1"] / timings[f"crf{args.nproc}"]:.2f}x')
+
+
+if __name__ == '__main__':
+    main()
