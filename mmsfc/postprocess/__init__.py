@@ -1,15 +1,16 @@
 # Copyright (c) mmsfc contributors. All rights reserved.
-from .crf import UNCERTAIN, CRFParams, cams_to_crf_label, crf_labels
+from .crf import DEEPLAB_CRF, UNCERTAIN, CRFParams, cams_to_crf_label, crf_labels, crf_probabilities
 from .files import (
-                    is_valid_cam_file,
-                    is_valid_label_png,
-                    load_cams,
-                    load_label_png,
-                    save_cams,
-                    save_label_png,
+                  is_valid_cam_file,
+                  is_valid_label_png,
+                  load_cams,
+                  load_label_png,
+                  save_cams,
+                  save_label_png,
 )
 
 __all__ = [
-    'CRFParams', 'UNCERTAIN', 'cams_to_crf_label', 'crf_labels', 'is_valid_cam_file',
+    'CRFParams', 'DEEPLAB_CRF', 'UNCERTAIN', 'cams_to_crf_label', 'crf_labels',
+    'crf_probabilities', 'is_valid_cam_file',
     'is_valid_label_png', 'load_cams', 'load_label_png', 'save_cams', 'save_label_png'
 ]

@@ -15,15 +15,15 @@ from mmsfc.models.utils import background_rule
 UNCERTAIN = 255
 
 
-def _densecrf():
+def _pydensecrf():
     try:
         import pydensecrf.densecrf as dcrf
-        from pydensecrf.utils import unary_from_labels
+        import pydensecrf.utils as crf_utils
     except ImportError as e:
         raise ImportError(
             'the dense CRF needs the package pydensecrf2 (import name pydensecrf): '
             'pip install pydensecrf2==1.1') from e
-    return dcrf, unary_from_labels
+    return dcrf, crf_utils
 
 
 @dataclass(frozen=True)
@@ -48,6 +48,12 @@ class CRFParams:
     bilateral_compat: float = 10
 
 
+#: deeplab-pytorch's test-time CRF (reference §1.3): 10 iterations, pos_w 3,
+#: pos_xy_std 1, bi_w 4, bi_xy_std 67, bi_rgb_std 3.
+DEEPLAB_CRF = CRFParams(iterations=10, gaussian_sxy=1, gaussian_compat=3, bilateral_sxy=67,
+                        bilateral_srgb=3, bilateral_compat=4)
+
+
 def crf_labels(image: np.ndarray, labels: np.ndarray, num_labels: int,
                params: Optional[CRFParams] = None) -> np.ndarray:
     """Refine a label map with a fully connected CRF (pydensecrf).
@@ -61,14 +67,40 @@ def crf_labels(image: np.ndarray, labels: np.ndarray, num_labels: int,
     Returns:
         np.ndarray: int64 labels of shape ``(H, W)``.
     """
-    params = params or CRFParams()
     if num_labels < 2:
         return np.zeros(labels.shape, np.int64)
-    dcrf, unary_from_labels = _densecrf()
-    height, width = labels.shape
+    params = params or CRFParams()
+    _, crf_utils = _pydensecrf()
+    unary = crf_utils.unary_from_labels(labels, num_labels, gt_prob=params.gt_prob,
+                                        zero_unsure=False)
+    return _inference(image, unary, num_labels, params)
+
+
+def crf_probabilities(image: np.ndarray, probs: np.ndarray,
+                      params: Optional[CRFParams] = None) -> np.ndarray:
+    """Refine class probabilities with a fully connected CRF (test-time CRF).
+
+    Args:
+        image (np.ndarray): RGB uint8 image of shape ``(H, W, 3)``.
+        probs (np.ndarray): Softmax probabilities of shape ``(C, H, W)``.
+        params (CRFParams, optional): CRF parameters (``gt_prob`` unused);
+            :data:`DEEPLAB_CRF` are deeplab-pytorch's.
+
+    Returns:
+        np.ndarray: int64 labels of shape ``(H, W)``.
+    """
+    _, crf_utils = _pydensecrf()
+    unary = crf_utils.unary_from_softmax(np.ascontiguousarray(probs, dtype=np.float32))
+    return _inference(image, np.ascontiguousarray(unary), probs.shape[0], params)
+
+
+def _inference(image: np.ndarray, unary: np.ndarray, num_labels: int,
+               params: Optional[CRFParams]) -> np.ndarray:
+    params = params or CRFParams()
+    dcrf, _ = _pydensecrf()
+    height, width = image.shape[:2]
     crf = dcrf.DenseCRF2D(width, height, num_labels)
-    crf.setUnaryEnergy(
-        unary_from_labels(labels, num_labels, gt_prob=params.gt_prob, zero_unsure=False))
+    crf.setUnaryEnergy(unary)
     crf.addPairwiseGaussian(sxy=params.gaussian_sxy, compat=params.gaussian_compat)
     crf.addPairwiseBilateral(sxy=params.bilateral_sxy, srgb=params.bilateral_srgb,
                              rgbim=np.ascontiguousarray(image, dtype=np.uint8),

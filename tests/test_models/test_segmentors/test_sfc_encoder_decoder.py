@@ -1,0 +1,81 @@
+# Copyright (c) mmsfc contributors. All rights reserved.
+import os.path as osp
+
+import numpy as np
+import torch
+from mmengine.config import Config
+from mmengine.optim import build_optim_wrapper
+from mmengine.runner import Runner
+from mmseg.registry import MODELS
+from mmseg.structures import SegDataSample
+from PIL import Image
+
+from conftest import REPO_ROOT
+
+TOY_DEEPLAB = osp.join(REPO_ROOT, 'configs/deeplabv2',
+                       'deeplabv2_r18-d8_1xb4-40it_toyvoc-64x64_pseudo.py')
+
+
+def toy_cfg(root, **model):
+    cfg = Config.fromfile(TOY_DEEPLAB)
+    for loader in ('train_dataloader', 'val_dataloader'):
+        cfg[loader].dataset.data_root = root
+    cfg.model.update(model)
+    return cfg
+
+
+def test_training_on_pseudo_masks_reduces_the_loss(toy_voc, tmp_path):
+    # "pseudo labels": a copy of the masks with uncertain (255) borders
+    cfg = toy_cfg(toy_voc, msc_scales=(1.0, 0.75, 0.5))
+    pseudo = tmp_path / 'pseudo'
+    pseudo.mkdir()
+    for i in range(24):
+        name = f'2000_{i:06d}.png'
+        mask = np.array(Image.open(osp.join(toy_voc, 'SegmentationClassAug', name)))
+        mask[::8] = 255  # uncertain rows, present in every crop
+        Image.fromarray(mask).save(pseudo / name)
+    cfg.train_dataloader.dataset.data_prefix.seg_map_path = str(pseudo)
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model)
+    model.train()
+    optim = build_optim_wrapper(model, cfg.optim_wrapper)
+    loader = Runner.build_dataloader(cfg.train_dataloader, seed=0)
+    batch = model.data_preprocessor(next(iter(loader)), training=True)
+    assert (batch['data_samples'][0].gt_sem_seg.data == 255).any()
+    totals = []
+    for _ in range(15):
+        losses = model.loss(**batch)
+        assert {'scale1.loss_ce', 'scale0.75.loss_ce', 'scale0.5.loss_ce',
+                'max.loss_ce'} <= set(losses)
+        total = sum(v for k, v in losses.items() if 'loss' in k)
+        optim.update_params(total)
+        totals.append(total.item())
+    assert totals[-1] < 0.7 * totals[0]
+    model.eval()
+    with torch.no_grad():
+        out = model.test_step(next(iter(Runner.build_dataloader(cfg.val_dataloader))))
+    assert out[0].pred_sem_seg.data.shape[1:] == out[0].gt_sem_seg.data.shape[1:]
+
+
+def test_test_time_crf_changes_predictions_only_near_edges(toy_voc, tmp_path):
+    cfg = toy_cfg(toy_voc)
+    cfg.model.test_cfg = dict(mode='whole', crf=dict(
+        iterations=10, gaussian_sxy=1, gaussian_compat=3, bilateral_sxy=20,
+        bilateral_srgb=10, bilateral_compat=6))
+    model = MODELS.build(cfg.model)
+    # an image with one vertical edge at x = 40
+    image = np.zeros((48, 80, 3), np.uint8)
+    image[:, 40:] = 220
+    path = str(tmp_path / 'edge.png')
+    Image.fromarray(image).save(path)
+    logits = torch.zeros(1, 5, 48, 80)
+    logits[0, 1, :, 34:] = 1.0  # class 1 predicted from x = 34: 6 px off the edge
+    logits[0, 0, :, :34] = 1.0
+    sample = SegDataSample(metainfo=dict(img_path=path, ori_shape=(48, 80),
+                                         img_shape=(48, 80), padding_size=[0, 0, 0, 0]))
+    without = logits[0].argmax(0)
+    pred = model.postprocess_result(logits.clone(), [sample])[0].pred_sem_seg.data[0]
+    changed = (pred != without).any(dim=0).nonzero().flatten()
+    assert len(changed) > 0, 'the CRF changed nothing'
+    assert changed.min() >= 34 and changed.max() < 40  # only between the CAM and the edge
+    assert (pred[:, 40:] == 1).all() and (pred[:, :34] == 0).all()
