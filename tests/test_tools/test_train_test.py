@@ -155,3 +155,39 @@ def test_cam_to_pseudo_label_hook_after_training(toy_voc, tmp_path):
     assert len(glob.glob(osp.join(work_dir, 'pseudo', 'cams', '*.npz'))) == 8
     log = newest_log(work_dir)
     assert re.search(r'pseudo_label/mIoU: \d', log) and re.search(r'cam/mIoU_final: \d', log)
+
+
+def test_dist_test_and_pseudo_labels_with_two_processes(toy_voc, tmp_path):
+    """tools/dist_test.sh and torchrun make_pseudo_labels.py: the results of one process."""
+    from mmengine.config import Config
+    from mmseg.registry import MODELS
+    cfg = Config.fromfile(TOY_CONFIG)
+    cfg.model.backbone.init_cfg = None
+    torch.manual_seed(0)
+    ckpt = str(tmp_path / 'model.pth')
+    torch.save(dict(state_dict=MODELS.build(cfg.model).state_dict()), ckpt)
+    options = data_options(toy_voc, f'custom_hooks.1.dataloader.dataset.data_root={toy_voc}')
+    env = dict(os.environ, PYTHONWARNINGS='ignore', PORT=str(free_port()))
+
+    result = subprocess.run(['bash', 'tools/dist_test.sh', TOY_CONFIG, ckpt, '2', '--work-dir',
+                             str(tmp_path / 'test'), *options], cwd=REPO_ROOT,
+                            capture_output=True, text=True, timeout=300, env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert re.search(r'Iter\(test\) \[4/4\].*mIoU', newest_log(str(tmp_path / 'test')))
+
+    single, double = str(tmp_path / 'single'), str(tmp_path / 'double')
+    tool = ['tools/make_pseudo_labels.py', TOY_CONFIG, ckpt, '--no-eval']
+    result = run_cli([*tool, '--out-dir', single, *options])
+    assert result.returncode == 0, result.stderr[-3000:]
+    result = subprocess.run(
+        [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node', '2',
+         '--master_port', str(free_port()), *tool, '--out-dir', double, '--launcher', 'pytorch',
+         *options], cwd=REPO_ROOT, capture_output=True, text=True, timeout=300, env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    for sub in ('cams', 'labels'):
+        names = sorted(os.listdir(osp.join(single, sub)))
+        assert len(names) == 24 and names == sorted(os.listdir(osp.join(double, sub)))
+    for name in os.listdir(osp.join(single, 'labels')):
+        with open(osp.join(single, 'labels', name), 'rb') as a, \
+                open(osp.join(double, 'labels', name), 'rb') as b:
+            assert a.read() == b.read(), name
