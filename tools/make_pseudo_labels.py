@@ -13,12 +13,11 @@ Example::
 import argparse
 import os
 import os.path as osp
-import sys
 
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
-from mmsfc.engine import PseudoLabelGenerator, setup_cpu_distributed
+from mmsfc.engine import PseudoLabelGenerator, load_tool_config, setup_cpu_distributed
 from mmsfc.engine.hooks.cam_to_pseudo_label_hook import format_metrics
 
 
@@ -70,15 +69,8 @@ def generator_settings(cfg: Config, args: argparse.Namespace) -> dict:
 
 def main(argv=None) -> None:
     args = parse_args(argv)
-    for path, what in ((args.config, 'config'), (args.checkpoint, 'checkpoint')):
-        if not osp.isfile(path):
-            sys.exit(f'error: {what} file not found: {path}')
-    cfg = Config.fromfile(args.config)
-    cfg.launcher = args.launcher
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-    if cfg.get('work_dir', None) is None:
-        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+    cfg = load_tool_config(args.config, args.cfg_options, args.launcher,
+                           required_files=[(args.checkpoint, 'checkpoint')])
     settings = generator_settings(cfg, args)
     # only the model is needed: no training state, no pretrained download
     cfg.model.backbone.init_cfg = None

@@ -11,13 +11,12 @@ Example::
 """
 import argparse
 import os
-import os.path as osp
 import sys
 
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
-from mmsfc.engine import setup_cpu_distributed
+from mmsfc.engine import load_tool_config, setup_cpu_distributed
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -66,17 +65,8 @@ def trigger_visualization_hook(cfg: Config, args: argparse.Namespace) -> Config:
 
 def build_config(args: argparse.Namespace) -> Config:
     """Load the config and apply the command-line overrides."""
-    for path, what in ((args.config, 'config'), (args.checkpoint, 'checkpoint')):
-        if not osp.isfile(path):
-            sys.exit(f'error: {what} file not found: {path}')
-    cfg = Config.fromfile(args.config)
-    cfg.launcher = args.launcher
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir', None) is None:
-        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+    cfg = load_tool_config(args.config, args.cfg_options, args.launcher, args.work_dir,
+                           required_files=[(args.checkpoint, 'checkpoint')])
     cfg.load_from = args.checkpoint
     if args.show or args.show_dir:
         cfg = trigger_visualization_hook(cfg, args)

@@ -9,14 +9,13 @@ Example::
 import argparse
 import logging
 import os
-import os.path as osp
 import sys
 
 from mmengine.config import Config, DictAction
 from mmengine.logging import print_log
 from mmengine.runner import Runner
 
-from mmsfc.engine import setup_cpu_distributed
+from mmsfc.engine import load_tool_config, setup_cpu_distributed
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -45,17 +44,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def build_config(args: argparse.Namespace) -> Config:
     """Load the config and apply the command-line overrides."""
-    if not osp.isfile(args.config):
-        sys.exit(f'error: config file not found: {args.config}')
-    cfg = Config.fromfile(args.config)
-    cfg.launcher = args.launcher
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-    # work_dir priority: CLI > config > ./work_dirs/<config name>
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir', None) is None:
-        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+    cfg = load_tool_config(args.config, args.cfg_options, args.launcher, args.work_dir)
     if args.amp:
         optim_wrapper = cfg.optim_wrapper.type
         if optim_wrapper == 'AmpOptimWrapper':

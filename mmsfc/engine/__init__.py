@@ -3,8 +3,9 @@ from .checkpoint import load_from_local_trusted, register_checkpoint_loader
 from .distributed import SFCDistributedDataParallel, setup_cpu_distributed
 from .hooks import *  # noqa: F401,F403
 from .pseudo_labels import PseudoLabelGenerator
+from .tool_config import load_tool_config
 
 __all__ = [
     'PseudoLabelGenerator', 'SFCDistributedDataParallel', 'load_from_local_trusted',
-    'register_checkpoint_loader', 'setup_cpu_distributed'
+    'load_tool_config', 'register_checkpoint_loader', 'setup_cpu_distributed'
 ]
