@@ -19,7 +19,7 @@ from mmengine.evaluator import Evaluator
 from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 from mmengine.structures import PixelData
-from mmengine.utils import ProgressBar, track_parallel_progress
+from mmengine.utils import ProgressBar, track_parallel_progress, track_progress
 from mmseg.datasets.transforms import LoadAnnotations
 from mmseg.registry import DATASETS, VISUALIZERS
 from mmseg.structures import SegDataSample
@@ -249,8 +249,7 @@ class PseudoLabelGenerator:
         if self.nproc > 1:
             track_parallel_progress(_crf_task, tasks, self.nproc)
         else:
-            for task in tasks:
-                _crf_task(task)
+            track_progress(_crf_task, tasks)
 
     def _eval_indices(self, dataset, ids: List[str]) -> List[int]:
         indices = [i for i in range(len(ids)) if 'seg_map_path' in dataset.get_data_info(i)]

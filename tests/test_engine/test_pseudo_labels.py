@@ -12,6 +12,7 @@ from unittest.mock import patch
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 import mmsfc.engine.pseudo_labels as pl_module
 from conftest import REPO_ROOT, TOY_CONFIG
@@ -81,8 +82,16 @@ def test_two_ranks_write_each_file_once_and_rerun_skips(toy_voc, tiny_model, tmp
 
 def test_invalid_output_is_redone_and_streaming_matches(toy_voc, tiny_model, tmp_path,
                                                         counting_writes):
-    stored = str(tmp_path / 'stored')
-    PseudoLabelGenerator(stored, dataloader_cfg(toy_voc), evaluate=False).run(tiny_model)
+    stored, show_dir = str(tmp_path / 'stored'), str(tmp_path / 'show')
+    PseudoLabelGenerator(stored, dataloader_cfg(toy_voc), evaluate=False, show_dir=show_dir,
+                         num_show=3).run(tiny_model)
+    shown = sorted(os.listdir(show_dir))
+    assert [n for n in shown if n.endswith('.png')] == [
+        f'2000_00000{i}_{kind}.png' for i in range(3) for kind in ('cam', 'label')]
+    for name in ('2000_000000_cam.png', '2000_000000_label.png'):
+        image = np.asarray(Image.open(osp.join(show_dir, name)))
+        source = Image.open(osp.join(toy_voc, 'JPEGImages', '2000_000000.jpg'))
+        assert image.shape[:2] == source.size[::-1] and image.std() > 0
     with open(osp.join(stored, 'cams', '2000_000003.npz'), 'wb') as f:
         f.write(b'truncated')
     open(osp.join(stored, 'labels', '2000_000003.png.123.tmp.png'), 'w').close()

@@ -32,6 +32,9 @@ class SFCRandomPasteCrop(BaseTransform):
     turns into the valid mask. Segmentation maps are pasted into a canvas of
     ``seg_pad_val``.
 
+    Put resizing and flipping *before* this transform: ``valid_box`` refers to
+    the canvas it writes.
+
     Required keys: ``img``. Modified keys: ``img``, ``img_shape``, the keys in
     ``seg_fields``. Added keys: ``valid_box``.
 
