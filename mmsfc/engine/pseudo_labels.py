@@ -7,6 +7,7 @@ CAM training) and ``tools/make_pseudo_labels.py`` (a checkpoint).
 import glob
 import os
 import os.path as osp
+from contextlib import ExitStack
 from multiprocessing import Pool
 from typing import Dict, List, Optional, Sequence
 
@@ -47,24 +48,22 @@ def _present_keys(cls_label: np.ndarray) -> np.ndarray:
     return np.concatenate([[0], np.flatnonzero(np.asarray(cls_label)) + 1]).astype(np.int64)
 
 
-def _crf_task(task: tuple) -> str:
-    """Worker job: CAM file + image → pseudo-label PNG (module level: picklable)."""
-    img_path, cam_path, png_path, crf_kwargs, palette = task
-    if is_valid_label_png(png_path):
-        return png_path
+def _label_image(img_path: str, keys: np.ndarray, cam_w: np.ndarray, cam_p: np.ndarray,
+                 png_path: str, crf_kwargs: dict, palette) -> str:
+    """CAMs of one image + the image → its pseudo-label PNG."""
     image = mmcv.imread(img_path, channel_order='rgb')
     if image is None:
         raise ValueError(f'cannot read image {img_path}')
-    keys, cam_w, cam_p = load_cams(cam_path)
     save_label_png(png_path, cams_to_crf_label(image, keys, cam_w, cam_p, **crf_kwargs), palette)
     return png_path
 
 
-def _crf_in_memory(img_path: str, keys, cam_w, cam_p, png_path: str, crf_kwargs: dict,
-                   palette) -> str:
-    image = mmcv.imread(img_path, channel_order='rgb')
-    save_label_png(png_path, cams_to_crf_label(image, keys, cam_w, cam_p, **crf_kwargs), palette)
-    return png_path
+def _crf_task(task: tuple) -> str:
+    """Worker job on a CAM file (module level, so that it pickles)."""
+    img_path, cam_path, png_path, crf_kwargs, palette = task
+    if is_valid_label_png(png_path):
+        return png_path
+    return _label_image(img_path, *load_cams(cam_path), png_path, crf_kwargs, palette)
 
 
 class PseudoLabelGenerator:
@@ -198,11 +197,23 @@ class PseudoLabelGenerator:
                                 collate_fn=pseudo_collate)
         evaluator = None
         if not self.store_cams and self.evaluate and self.cam_metric_cfg:
-            evaluator = Evaluator(dict(self.cam_metric_cfg))
+            evaluator = Evaluator(dict(self.cam_metric_cfg, prefix='cam'))
             evaluator.dataset_meta = dataset.metainfo
-        pool = Pool(self.nproc) if not self.store_cams else None
+        with ExitStack() as stack:
+            pool = None if self.store_cams else stack.enter_context(Pool(self.nproc))
+            self._infer_loop(model, loader, pool, evaluator, palette)
+        module.train(was_training)
+        if evaluator is None:
+            return {}
+        num_inferred = torch.tensor(len(todo))
+        all_reduce(num_inferred)
+        return evaluator.evaluate(int(num_inferred))
+
+    def _infer_loop(self, model, loader, pool: Optional[Pool], evaluator: Optional[Evaluator],
+                    palette) -> None:
+        """Write each image's CAMs, or hand them to ``pool`` for the CRF."""
         pending = []
-        progress = ProgressBar(len(loader)) if is_main_process() and todo else None
+        progress = ProgressBar(len(loader)) if is_main_process() and len(loader) else None
         for data in loader:
             for sample in model.test_step(data):
                 img_id = _img_id(sample.metainfo)
@@ -214,8 +225,8 @@ class PseudoLabelGenerator:
                     save_cams(cam_path, keys, cam_w, cam_p)
                 else:
                     pending.append(pool.apply_async(
-                        _crf_in_memory, (sample.img_path, keys, cam_w, cam_p, png_path,
-                                         self.crf_kwargs, palette)))
+                        _label_image, (sample.img_path, keys, cam_w, cam_p, png_path,
+                                       self.crf_kwargs, palette)))
                     if len(pending) > 2 * self.nproc:
                         pending.pop(0).get()
                 if evaluator is not None:
@@ -224,15 +235,6 @@ class PseudoLabelGenerator:
                 progress.update()
         for job in pending:
             job.get()
-        if pool is not None:
-            pool.close()
-            pool.join()
-        module.train(was_training)
-        if evaluator is None:
-            return {}
-        num_inferred = torch.tensor(len(todo))
-        all_reduce(num_inferred)
-        return evaluator.evaluate(int(num_inferred))
 
     def _run_crf(self, dataset, ids: List[str], palette) -> None:
         """Two-pass CRF of this rank's share of the images, ``nproc`` processes."""
