@@ -16,6 +16,7 @@ TOY_CONFIG = osp.join(REPO_ROOT, 'configs/sfc/sfc_r18_1xb4-20it_toyvoc-64x64.py'
 #: A ResNet-18 SFC network for 64x64 inputs (5 classes with background).
 TINY_MODEL = dict(
     type='SFCClassifier',
+    in_channels=512,
     num_classes=len(TOY_CLASSES),
     data_preprocessor=dict(
         type='SegDataPreProcessor', mean=[123.675, 116.28, 103.53],

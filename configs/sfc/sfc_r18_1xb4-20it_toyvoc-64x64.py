@@ -9,6 +9,7 @@ classes = ('background', 'aeroplane', 'bicycle', 'bird', 'boat')
 crop_size = 64
 model = dict(
     data_preprocessor=dict(size=(crop_size, crop_size)),
+    in_channels=512,
     num_classes=len(classes),
     backbone=dict(depth=18, init_cfg=None),
     pcm=dict(in_channels=3 + 512, channels=512),

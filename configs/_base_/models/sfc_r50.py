@@ -10,6 +10,7 @@ data_preprocessor = dict(
     seg_pad_val=255)
 model = dict(
     type='SFCClassifier',
+    in_channels=2048,
     num_classes=21,
     data_preprocessor=data_preprocessor,
     backbone=dict(

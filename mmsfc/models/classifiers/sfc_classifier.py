@@ -66,6 +66,8 @@ class SFCClassifier(BaseModel):
     Args:
         backbone (dict): Backbone config; must return 4 stages whose last two
             share the CAM grid (ResNet-50 with strides (1, 2, 2, 1)).
+        in_channels (int): Channels of the backbone's last stage, the input
+            of the 1×1 classifier (2048 for ResNet-50).
         num_classes (int): Classes including background, ``K + 1``.
         pcm (dict): :class:`SFCPCM` config.
         prototype_head (dict): :class:`SFCPrototypeHead` config.
@@ -82,6 +84,7 @@ class SFCClassifier(BaseModel):
 
     def __init__(self,
                  backbone: dict,
+                 in_channels: int = 2048,
                  num_classes: int = 21,
                  pcm: dict = dict(type='SFCPCM'),
                  prototype_head: dict = dict(type='SFCPrototypeHead'),
@@ -93,8 +96,7 @@ class SFCClassifier(BaseModel):
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         self.num_classes = num_classes
         self.backbone = MODELS.build(backbone)
-        self.classifier = nn.Conv2d(
-            pcm.get('channels', 2048), num_classes - 1, 1, bias=False)
+        self.classifier = nn.Conv2d(in_channels, num_classes - 1, 1, bias=False)
         self.pcm = MODELS.build(pcm)
         self.prototype_head = MODELS.build(prototype_head)
         self.loss_msdw = MODELS.build(dict(loss_msdw, num_classes=num_classes - 1))
