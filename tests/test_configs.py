@@ -32,6 +32,12 @@ def test_config_builds(path):
     assert cfg.default_scope == 'mmseg'
     model = MODELS.build(drop_pretrained(cfg.model.to_dict()))
     assert sum(p.numel() for p in model.parameters()) > 0
+    if cfg.model.type == 'SFCClassifier':
+        # the MSDW loss cannot run without the training set's class counts
+        hooks = [hook.type for hook in cfg.get('custom_hooks', [])]
+        assert 'DistributionCoefficientHook' in hooks, path
+        assert cfg.train_dataloader.batch_sampler is None or \
+            cfg.train_dataloader.batch_sampler.type == 'IBRBatchSampler'
 
 
 def test_reference_schedule():
