@@ -38,5 +38,5 @@ model = dict(
         type='MSDWLoss', n_ibr=4, c_ibr=3, n_iter=660,
         loss_weight_p=1.6, loss_weight_w=0.8, dc_in_p=True, dc_in_w=True),
     test_cfg=dict(
-        scales=(1.0, 0.5, 1.5, 2.0), flip=True, inference_map='final', alpha=1.0,
+        scales=(1.0, 0.5, 1.5, 2.0), flip=True, resize='pil', inference_map='final', alpha=1.0,
         bg_offset=0.4, fg_scale=2.0))

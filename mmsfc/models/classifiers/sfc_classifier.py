@@ -2,6 +2,7 @@
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -9,6 +10,7 @@ from mmengine.model import BaseModel
 from mmengine.structures import PixelData
 from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
+from PIL import Image
 from torch import Tensor
 
 from ..utils.cam_ops import (
@@ -75,7 +77,8 @@ class SFCClassifier(BaseModel):
             with ``K``.
         loss_cls_weight (float): Weight of ``L_cls``. Defaults to 1.
         test_cfg (dict, optional): ``scales`` (default (1.0, 0.5, 1.5, 2.0)),
-            ``flip`` (True), ``inference_map`` ('final'), ``alpha`` (1.0,
+            ``flip`` (True), ``resize`` ('pil', see :meth:`_rescale`),
+            ``inference_map`` ('final'), ``alpha`` (1.0,
             weight of ``M_P`` in the final map, Eq. 9), ``bg_offset`` (0.4)
             and ``fg_scale`` (2.0), the background rule of reference §6.1.
         data_preprocessor (dict, optional): ``SegDataPreProcessor`` config.
@@ -101,13 +104,16 @@ class SFCClassifier(BaseModel):
         self.prototype_head = MODELS.build(prototype_head)
         self.loss_msdw = MODELS.build(dict(loss_msdw, num_classes=num_classes - 1))
         self.loss_cls_weight = loss_cls_weight
-        self.test_cfg = dict(scales=(1.0, 0.5, 1.5, 2.0), flip=True,
+        self.test_cfg = dict(scales=(1.0, 0.5, 1.5, 2.0), flip=True, resize='pil',
                              inference_map='final', alpha=1.0,
                              bg_offset=0.4, fg_scale=2.0)
         self.test_cfg.update(test_cfg or {})
         if self.test_cfg['inference_map'] not in _INFERENCE_MAPS:
             raise ValueError(f'test_cfg.inference_map must be one of {_INFERENCE_MAPS}, '
                              f"got {self.test_cfg['inference_map']!r}")
+        if self.test_cfg['resize'] not in ('pil', 'torch'):
+            raise ValueError("test_cfg.resize must be 'pil' or 'torch', "
+                             f"got {self.test_cfg['resize']!r}")
 
     # ------------------------------------------------------------------ forward
     def forward(self,
@@ -259,6 +265,25 @@ class SFCClassifier(BaseModel):
         cam_p = self.prototype_head(side_feats, cam_w, label_mask)
         return cam_w, cam_p
 
+    def _rescale(self, image: Tensor, size: Tuple[int, int]) -> Tensor:
+        """Resize a normalised image ``(1, 3, H, W)`` to ``size`` for a test scale.
+
+        ``test_cfg.resize='pil'`` (default) reproduces the authors exactly:
+        the image is mapped back to uint8 with the data preprocessor's mean
+        and std, resized with PIL's bicubic filter, and normalised again.
+        ``'torch'`` resizes the tensor with antialiased bicubic interpolation
+        (stays on the device; mean absolute difference ~0.4 grey levels).
+        """
+        if self.test_cfg['resize'] == 'torch':
+            return F.interpolate(image, size=size, mode='bicubic', align_corners=False,
+                                 antialias=True)
+        mean, std = self.data_preprocessor.mean, self.data_preprocessor.std
+        pixels = (image[0] * std + mean).round().clamp(0, 255).byte()
+        resized = Image.fromarray(pixels.permute(1, 2, 0).cpu().numpy()).resize(
+            (size[1], size[0]), Image.BICUBIC)
+        resized = torch.from_numpy(np.asarray(resized)).permute(2, 0, 1).to(image)
+        return ((resized - mean) / std)[None]
+
     def _background_rule(self, cam: Tensor) -> Tensor:
         """``M' = [M_bg + bg_offset, fg_scale * M_c]`` (reference §6.1)."""
         return background_rule(cam, self.test_cfg['bg_offset'], self.test_cfg['fg_scale'])
@@ -267,10 +292,8 @@ class SFCClassifier(BaseModel):
                 data_samples: Optional[List[SegDataSample]] = None) -> List[SegDataSample]:
         """Multi-scale + flip CAMs and their argmax (reference §6.1-6.3).
 
-        Each scale ``s`` resizes the image to ``(round(H s), round(W s))`` with
-        antialiased bicubic interpolation. The authors resize the uint8 image
-        with PIL's bicubic filter before normalising; resizing the normalised
-        tensor differs only by PIL's rounding to uint8.
+        Each scale ``s`` resizes the image to ``(round(H s), round(W s))``
+        (see :meth:`_rescale`).
 
         Args:
             inputs (Tensor): Normalised images of shape ``(N, 3, H, W)``
@@ -294,8 +317,7 @@ class SFCClassifier(BaseModel):
             sums = [0, 0]
             for scale in self.test_cfg['scales']:
                 size = (round(height * scale), round(width * scale))
-                scaled = image if size == (height, width) else F.interpolate(
-                    image, size=size, mode='bicubic', align_corners=False, antialias=True)
+                scaled = image if size == (height, width) else self._rescale(image, size)
                 maps = self._predict_scale(scaled, label_mask[None, :, None, None])
                 for i, cam in enumerate(maps):
                     sums[i] = sums[i] + F.interpolate(

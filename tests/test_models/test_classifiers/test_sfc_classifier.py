@@ -1,4 +1,5 @@
 # Copyright (c) mmsfc contributors. All rights reserved.
+import numpy as np
 import pytest
 import torch
 from mmengine.structures import PixelData
@@ -155,3 +156,21 @@ def test_bad_labels_and_config_rejected(tiny_model, tiny_model_cfg):
     tiny_model_cfg['test_cfg'] = dict(inference_map='mean')
     with pytest.raises(ValueError, match='inference_map'):
         MODELS.build(tiny_model_cfg)
+
+
+def test_pil_rescale_reproduces_the_authors_resize(tiny_model):
+    """Test scales: PIL bicubic on the uint8 image, then normalisation (reference §6.1)."""
+    from PIL import Image
+    rng = np.random.default_rng(0)
+    rgb = rng.integers(0, 256, (37, 53, 3), dtype=np.uint8)
+    mean = torch.tensor([123.675, 116.28, 103.53]).view(3, 1, 1)
+    std = torch.tensor([58.395, 57.12, 57.375]).view(3, 1, 1)
+    normalised = ((torch.from_numpy(rgb).permute(2, 0, 1).float() - mean) / std)[None]
+    for scale in (0.5, 1.5, 2.0):
+        size = (round(37 * scale), round(53 * scale))
+        pil = np.asarray(Image.fromarray(rgb).resize(size[::-1], Image.BICUBIC))
+        expected = ((torch.from_numpy(pil).permute(2, 0, 1).float() - mean) / std)[None]
+        torch.testing.assert_close(tiny_model._rescale(normalised, size), expected)
+    tiny_model.test_cfg['resize'] = 'torch'
+    approx = tiny_model._rescale(normalised, (74, 106))
+    assert approx.shape == (1, 3, 74, 106) and (approx - expected).abs().mean() < 0.05
