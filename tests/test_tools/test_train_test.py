@@ -85,6 +85,7 @@ def test_train_resume_and_test_with_weights_only_torch(toy_voc, tmp_path, monkey
     assert resumed['meta']['iter'] == 4
     log = newest_log(work_dir)
     assert 'resumed epoch: 0, iter: 2' in log
+    assert 'CAMToPseudoLabelHook: out_dir is not set, no pseudo labels made' in log
     assert 'Iter(train) [3/4]' in log and 'Iter(train) [2/4]' not in log
     # the resumed run equals an uninterrupted one: same IBR batches, crops, LR
     straight_dir = str(tmp_path / 'straight')
