@@ -30,6 +30,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                         'work_dirs/<config>/pseudo_labels)')
     parser.add_argument('--eval-split', help='split list restricting the scoring')
     parser.add_argument('--nproc', type=int, help='CRF processes per rank')
+    parser.add_argument('--batch-size', type=int, help='same-size images inferred together')
     parser.add_argument('--no-store-cams', action='store_true',
                         help='stream CAMs into the CRF without writing cams/')
     parser.add_argument('--no-eval', action='store_true', help='skip scoring')
@@ -58,7 +59,8 @@ def generator_settings(cfg: Config, args: argparse.Namespace) -> dict:
     if not osp.isabs(out_dir) and not args.out_dir:
         out_dir = osp.join(cfg.work_dir, out_dir)
     settings['out_dir'] = out_dir
-    overrides = dict(eval_ann_file=args.eval_split, nproc=args.nproc, show_dir=args.show_dir)
+    overrides = dict(eval_ann_file=args.eval_split, nproc=args.nproc,
+                     batch_size=args.batch_size, show_dir=args.show_dir)
     settings.update({k: v for k, v in overrides.items() if v is not None})
     if args.no_store_cams:
         settings['store_cams'] = False

@@ -33,5 +33,6 @@ custom_hooks = [
         crf=dict(iterations=12),
         crf_alpha=0.7,
         store_cams=False,  # 82k full-resolution CAM files are not worth storing
+        batch_size=8,
         nproc=8),
 ]

@@ -17,6 +17,7 @@ custom_hooks = [
         cam_metric=dict(type='SFCCAMMetric', maps=('final', 'w', 'p'), alpha=1.0),
         crf=dict(iterations=12),
         crf_alpha=0.7,
+        batch_size=8,
         nproc=8),
 ]
 crop_size = (512, 512)

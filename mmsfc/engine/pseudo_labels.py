@@ -7,6 +7,7 @@ CAM training) and ``tools/make_pseudo_labels.py`` (a checkpoint).
 import glob
 import os
 import os.path as osp
+from collections import defaultdict
 from contextlib import ExitStack
 from multiprocessing import Pool
 from typing import Dict, List, Optional, Sequence
@@ -24,6 +25,7 @@ from mmengine.utils import ProgressBar, track_parallel_progress, track_progress
 from mmseg.datasets.transforms import LoadAnnotations
 from mmseg.registry import DATASETS, VISUALIZERS
 from mmseg.structures import SegDataSample
+from PIL import Image
 from torch.utils.data import DataLoader
 
 from mmsfc.postprocess import (
@@ -98,6 +100,8 @@ class PseudoLabelGenerator:
         weak_bg_scale (float): Background factor of the second CRF pass.
         bg_offset (float): Background rule offset. fg_scale (float): its factor.
         nproc (int): CRF worker processes per rank.
+        batch_size (int): Images of equal size inferred together (a GPU gains
+            from it; sizes are read from the image headers).
         store_cams (bool): Write ``cams/``; False streams into the CRF.
         evaluate (bool): Score the CAMs and pseudo labels.
         eval_ann_file (str, optional): Split list (relative to the dataset's
@@ -118,6 +122,7 @@ class PseudoLabelGenerator:
                  bg_offset: float = 0.4,
                  fg_scale: float = 2.0,
                  nproc: int = 1,
+                 batch_size: int = 1,
                  store_cams: bool = True,
                  evaluate: bool = True,
                  eval_ann_file: Optional[str] = None,
@@ -132,6 +137,7 @@ class PseudoLabelGenerator:
                                bg_offset=bg_offset, fg_scale=fg_scale,
                                params=CRFParams(**(crf or {})))
         self.nproc = max(int(nproc), 1)
+        self.batch_size = max(int(batch_size), 1)
         self.store_cams = store_cams
         self.evaluate = evaluate
         self.eval_ann_file = eval_ann_file
@@ -192,7 +198,8 @@ class PseudoLabelGenerator:
         module.eval()
         loader = []
         if todo:  # already this rank's share: no sampler sharding
-            loader = DataLoader(dataset.get_subset(todo), batch_size=1,
+            subset = dataset.get_subset(todo)
+            loader = DataLoader(subset, batch_sampler=self._same_size_batches(subset),
                                 num_workers=self.dataloader_cfg.get('num_workers', 0),
                                 collate_fn=pseudo_collate)
         evaluator = None
@@ -208,6 +215,17 @@ class PseudoLabelGenerator:
         num_inferred = torch.tensor(len(todo))
         all_reduce(num_inferred)
         return evaluator.evaluate(int(num_inferred))
+
+    def _same_size_batches(self, dataset) -> List[List[int]]:
+        """Batches of up to ``batch_size`` images of one size (image headers only)."""
+        if self.batch_size == 1:
+            return [[i] for i in range(len(dataset))]
+        by_size = defaultdict(list)
+        for i in range(len(dataset)):
+            with Image.open(dataset.get_data_info(i)['img_path']) as image:
+                by_size[image.size].append(i)
+        return [indices[start:start + self.batch_size] for indices in by_size.values()
+                for start in range(0, len(indices), self.batch_size)]
 
     def _infer_loop(self, model, loader, pool: Optional[Pool], evaluator: Optional[Evaluator],
                     palette) -> None:

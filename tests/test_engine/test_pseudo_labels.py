@@ -147,3 +147,22 @@ def test_killed_run_restarted_gives_the_same_files(tmp_path, tiny_model):
             np.testing.assert_array_equal(a, b)
         np.testing.assert_array_equal(straight_labels[img_id], killed_labels[img_id])
     assert not glob.glob(osp.join(killed, '*', '*.tmp.*'))
+
+
+def test_same_size_batches_give_the_files_of_batch_one(tiny_model, tmp_path):
+    root = str(tmp_path / 'voc')
+    generate_toy_voc(root, dict(train_aug=12, train=0, val=0), size_range=(60, 61), seed=2)
+    one, four = str(tmp_path / 'one'), str(tmp_path / 'four')
+    PseudoLabelGenerator(one, dataloader_cfg(root), evaluate=False).run(tiny_model)
+    generator = PseudoLabelGenerator(four, dataloader_cfg(root), evaluate=False, batch_size=4)
+    batches = generator._same_size_batches(generator._build_dataset())
+    assert sorted(i for batch in batches for i in batch) == list(range(12))
+    assert max(len(batch) for batch in batches) > 1
+    generator.run(tiny_model)
+    cams_one, labels_one = outputs(one)
+    cams_four, labels_four = outputs(four)
+    assert sorted(cams_one) == sorted(cams_four)
+    for img_id, arrays in cams_one.items():
+        for a, b in zip(arrays, cams_four[img_id]):
+            np.testing.assert_allclose(a, b, atol=2e-3)
+        assert (labels_one[img_id] != labels_four[img_id]).mean() < 0.01

@@ -1,4 +1,5 @@
 # Copyright (c) mmsfc contributors. All rights reserved.
+from collections import defaultdict
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
@@ -234,39 +235,42 @@ class SFCClassifier(BaseModel):
 
 
     # -------------------------------------------------------------- inference
-    def _predict_scale(self, image: Tensor, label_mask: Tensor) -> Tuple[Tensor, Tensor]:
-        """``M_W`` and ``M_P`` of one image at one scale (reference §2.5).
+    def _predict_scale(self, images: Tensor, label_mask: Tensor) -> Tuple[Tensor, Tensor]:
+        """``M_W`` and ``M_P`` of same-sized images at one scale (reference §2.5).
 
-        With ``test_cfg.flip`` the image and its horizontal flip run as a
-        batch of two and are merged by a **sum** (the flipped half flipped
-        back) of the classifier logits, the side features, the image and the
-        last-stage features, before normalisation, PCM and prototypes. The CAM
-        is not label-masked before PCM; seeds are masked by the label.
+        With ``test_cfg.flip`` the images and their horizontal flips run as
+        one batch, and each image is merged with its flip by a **sum** (the
+        flipped half flipped back) of the classifier logits, the side
+        features, the image and the last-stage features, before
+        normalisation, PCM and prototypes. The CAM is not label-masked before
+        PCM; seeds are masked by the label.
 
         Args:
-            image (Tensor): Normalised image of shape ``(1, 3, H_s, W_s)``.
-            label_mask (Tensor): ``[1, y]`` of shape ``(1, K+1, 1, 1)``.
+            images (Tensor): Normalised images of shape ``(n, 3, H_s, W_s)``.
+            label_mask (Tensor): ``[1, y]`` of shape ``(n, K+1, 1, 1)``.
 
         Returns:
             tuple[Tensor, Tensor]: ``M_W`` and ``M_P``, each of shape
-            ``(1, K+1, h_s, w_s)``.
+            ``(n, K+1, h_s, w_s)``.
         """
         flip = self.test_cfg['flip']
-        batch = torch.cat([image, image.flip(-1)]) if flip else image
+        num_images = images.shape[0]
+        batch = torch.cat([images, images.flip(-1)]) if flip else images
         feats = self.extract_feat(batch)
         logit_maps = self.classifier(feats[-1])
         side_feats = self.prototype_head.side_features(feats, logit_maps.shape[2:])
         last_feat = feats[-1]
         if flip:
             logit_maps, side_feats, batch, last_feat = (
-                t[:1] + t[1:].flip(-1) for t in (logit_maps, side_feats, batch, last_feat))
+                t[:num_images] + t[num_images:].flip(-1)
+                for t in (logit_maps, side_feats, batch, last_feat))
         cam = normalized_cam_with_background(logit_maps)
         cam_w = self.pcm(cam, batch, last_feat)
         cam_p = self.prototype_head(side_feats, cam_w, label_mask)
         return cam_w, cam_p
 
-    def _rescale(self, image: Tensor, size: Tuple[int, int]) -> Tensor:
-        """Resize a normalised image ``(1, 3, H, W)`` to ``size`` for a test scale.
+    def _rescale(self, images: Tensor, size: Tuple[int, int]) -> Tensor:
+        """Resize normalised images ``(n, 3, H, W)`` to ``size`` for a test scale.
 
         ``test_cfg.resize='pil'`` (default) reproduces the authors exactly:
         the image is mapped back to uint8 with the data preprocessor's mean
@@ -275,14 +279,16 @@ class SFCClassifier(BaseModel):
         (stays on the device; mean absolute difference ~0.4 grey levels).
         """
         if self.test_cfg['resize'] == 'torch':
-            return F.interpolate(image, size=size, mode='bicubic', align_corners=False,
+            return F.interpolate(images, size=size, mode='bicubic', align_corners=False,
                                  antialias=True)
         mean, std = self.data_preprocessor.mean, self.data_preprocessor.std
-        pixels = (image[0] * std + mean).round().clamp(0, 255).byte()
-        resized = Image.fromarray(pixels.permute(1, 2, 0).cpu().numpy()).resize(
-            (size[1], size[0]), Image.BICUBIC)
-        resized = torch.from_numpy(np.asarray(resized)).permute(2, 0, 1).to(image)
-        return ((resized - mean) / std)[None]
+        pixels = (images * std + mean).round().clamp(0, 255).byte().permute(0, 2, 3, 1)
+        resized = [
+            np.asarray(Image.fromarray(array).resize((size[1], size[0]), Image.BICUBIC))
+            for array in pixels.cpu().numpy()
+        ]
+        resized = torch.from_numpy(np.stack(resized)).permute(0, 3, 1, 2).to(images)
+        return (resized - mean) / std
 
     def _background_rule(self, cam: Tensor) -> Tensor:
         """``M' = [M_bg + bg_offset, fg_scale * M_c]`` (reference §6.1)."""
@@ -293,7 +299,8 @@ class SFCClassifier(BaseModel):
         """Multi-scale + flip CAMs and their argmax (reference §6.1-6.3).
 
         Each scale ``s`` resizes the image to ``(round(H s), round(W s))``
-        (see :meth:`_rescale`).
+        (see :meth:`_rescale`). Images of equal ``img_shape`` run through every
+        scale as one batch.
 
         Args:
             inputs (Tensor): Normalised images of shape ``(N, 3, H, W)``
@@ -308,27 +315,43 @@ class SFCClassifier(BaseModel):
             max-normalised ``M_W`` and ``M_P`` (``(K+1, H, W)``, before the
             background rule, zero for absent classes).
         """
-        labels = self._labels(inputs, data_samples)
-        label_masks = label_to_channel_mask(labels)
-        results = []
-        for image, label_mask, sample in zip(inputs, label_masks, data_samples):
-            height, width = sample.metainfo.get('img_shape', image.shape[1:])[:2]
-            image = image[None, :, :height, :width]
-            sums = [0, 0]
-            for scale in self.test_cfg['scales']:
-                size = (round(height * scale), round(width * scale))
-                scaled = image if size == (height, width) else self._rescale(image, size)
-                maps = self._predict_scale(scaled, label_mask[None, :, None, None])
-                for i, cam in enumerate(maps):
-                    sums[i] = sums[i] + F.interpolate(
-                        cam, size=(height, width), mode='bilinear', align_corners=False)
-            cam_w, cam_p = (max_normalize(m)[0] * label_mask[:, None, None] for m in sums)
-            ori_shape = tuple(sample.metainfo.get('ori_shape', (height, width))[:2])
-            if ori_shape != (height, width):
-                cam_w, cam_p = (F.interpolate(m[None], size=ori_shape, mode='bilinear',
-                                              align_corners=False)[0] for m in (cam_w, cam_p))
-            results.append(self._pack_prediction(sample, cam_w, cam_p, label_mask))
-        return results
+        label_masks = label_to_channel_mask(self._labels(inputs, data_samples))
+        groups = defaultdict(list)  # images of one size run as one batch
+        for index, sample in enumerate(data_samples):
+            groups[tuple(sample.metainfo.get('img_shape', inputs.shape[2:])[:2])].append(index)
+        for (height, width), indices in groups.items():
+            cam_w, cam_p = self._multi_scale_cams(inputs[indices, :, :height, :width],
+                                                  label_masks[indices, :, None, None])
+            for index, one_w, one_p in zip(indices, cam_w, cam_p):
+                sample = data_samples[index]
+                ori_shape = tuple(sample.metainfo.get('ori_shape', (height, width))[:2])
+                if ori_shape != (height, width):
+                    one_w, one_p = (F.interpolate(m[None], size=ori_shape, mode='bilinear',
+                                                  align_corners=False)[0]
+                                    for m in (one_w, one_p))
+                self._pack_prediction(sample, one_w, one_p, label_masks[index])
+        return data_samples
+
+    def _multi_scale_cams(self, images: Tensor, label_mask: Tensor) -> Tuple[Tensor, Tensor]:
+        """Sum over the test scales, then per-channel max normalisation (§6.1).
+
+        Args:
+            images (Tensor): Normalised images of shape ``(n, 3, H, W)``.
+            label_mask (Tensor): ``[1, y]`` of shape ``(n, K+1, 1, 1)``.
+
+        Returns:
+            tuple[Tensor, Tensor]: ``M_W`` and ``M_P`` of shape ``(n, K+1, H, W)``,
+            zero for absent classes.
+        """
+        height, width = images.shape[2:]
+        sums = [0, 0]
+        for scale in self.test_cfg['scales']:
+            size = (round(height * scale), round(width * scale))
+            scaled = images if size == (height, width) else self._rescale(images, size)
+            for i, cam in enumerate(self._predict_scale(scaled, label_mask)):
+                sums[i] = sums[i] + F.interpolate(
+                    cam, size=(height, width), mode='bilinear', align_corners=False)
+        return tuple(max_normalize(cam) * label_mask for cam in sums)
 
     def _pack_prediction(self, sample: SegDataSample, cam_w: Tensor, cam_p: Tensor,
                          label_mask: Tensor) -> SegDataSample:

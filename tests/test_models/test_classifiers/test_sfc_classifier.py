@@ -174,3 +174,19 @@ def test_pil_rescale_reproduces_the_authors_resize(tiny_model):
     tiny_model.test_cfg['resize'] = 'torch'
     approx = tiny_model._rescale(normalised, (74, 106))
     assert approx.shape == (1, 3, 74, 106) and (approx - expected).abs().mean() < 0.05
+
+
+def test_batched_prediction_equals_one_by_one(tiny_model):
+    tiny_model.eval()
+    torch.manual_seed(5)
+    images = torch.randn(3, 3, 40, 56)
+    labels = [[1, 0, 0, 1], [0, 1, 1, 0], [1, 1, 1, 1]]
+    with torch.no_grad():
+        batched = tiny_model.predict(images, make_samples(labels, shape=(40, 56)))
+        for i in range(3):
+            single = tiny_model.predict(images[i:i + 1], make_samples([labels[i]],
+                                                                      shape=(40, 56)))[0]
+            for field in ('cam_w', 'cam_p', 'seg_logits'):
+                torch.testing.assert_close(batched[i].get(field).data, single.get(field).data,
+                                           atol=1e-5, rtol=1e-4)
+            assert torch.equal(batched[i].pred_sem_seg.data, single.pred_sem_seg.data)
