@@ -36,7 +36,7 @@ setup(
     long_description_content_type='text/markdown',
     license='Apache License 2.0',
     packages=find_packages(exclude=('configs', 'tools', 'tests')),
-    python_requires='>=3.8',
+    python_requires='>=3.11',  # the pinned numpy 2.4
     install_requires=read_requirements(),
     zip_safe=False,
 )
