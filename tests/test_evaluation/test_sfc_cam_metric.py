@@ -35,3 +35,15 @@ def test_maps_and_gt_selected_sweep():
 def test_rejects_unknown_map():
     with pytest.raises(ValueError, match='maps'):
         SFCCAMMetric(maps=('mean', ))
+
+
+def test_output_dir_writes_palette_pngs(tmp_path):
+    metric = SFCCAMMetric(output_dir=str(tmp_path))
+    metric.dataset_meta = dict(classes=('background', 'a', 'b'),
+                               palette=[(0, 0, 0), (128, 0, 0), (0, 128, 0)])
+    pred = torch.tensor([[[0, 2], [1, 1]]])
+    data = sample(torch.rand(3, 2, 2), torch.rand(3, 2, 2), torch.zeros(2, 2, dtype=torch.long))
+    data.update(img_path='/x/2007_000032.jpg', pred_sem_seg=dict(data=pred))
+    metric.process({}, [data])
+    from mmsfc.postprocess import load_label_png
+    assert load_label_png(str(tmp_path / '2007_000032.png')).tolist() == [[0, 2], [1, 1]]

@@ -1,4 +1,5 @@
 # Copyright (c) mmsfc contributors. All rights reserved.
+import os.path as osp
 from collections import OrderedDict
 from typing import Dict, Optional, Sequence
 
@@ -9,6 +10,7 @@ from mmseg.registry import METRICS
 from torch import Tensor
 
 from mmsfc.models.utils import background_rule
+from mmsfc.postprocess import save_label_png
 
 _MAPS = ('final', 'w', 'p')
 
@@ -72,9 +74,20 @@ class SFCCAMMetric(IoUMetric):
                 self.alpha * rule(cam_p, self.bg_offset, self.fg_scale))
 
     def process(self, data_batch: dict, data_samples: Sequence[dict]) -> None:
-        """Accumulate intersections and unions of every map and threshold."""
+        """Accumulate intersections and unions of every map and threshold.
+
+        With ``output_dir`` (``tools/test.py --out``) the predicted labels
+        (``pred_sem_seg``) are also written there as palette PNGs.
+        """
         num_classes = len(self.dataset_meta['classes'])
         for sample in data_samples:
+            if self.output_dir is not None:
+                name = osp.splitext(osp.basename(sample['img_path']))[0] + '.png'
+                save_label_png(osp.join(self.output_dir, name),
+                               sample['pred_sem_seg']['data'][0].cpu().numpy(),
+                               self.dataset_meta['palette'])
+            if self.format_only:
+                continue
             cam_w, cam_p = sample['cam_w']['data'], sample['cam_p']['data']
             label = sample['gt_sem_seg']['data'][0].to(cam_w.device)
             areas = {}
