@@ -53,8 +53,8 @@ custom_hooks = [
                 metainfo=dict(classes=classes),
                 cls_label_file='cls_labels.npy',
                 ann_file='ImageSets/Segmentation/train_aug.txt',
-                data_prefix=dict(img_path='JPEGImages', seg_map_path='SegmentationClassAug'),
-                pipeline={{_base_.test_pipeline}})),
+                data_prefix=dict(img_path='JPEGImages', seg_map_path='SegmentationClass'),
+                pipeline={{_base_.pseudo_label_dataloader.dataset.pipeline}})),
         eval_ann_file='ImageSets/Segmentation/train.txt',
         nproc=1),
 ]

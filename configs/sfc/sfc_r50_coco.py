@@ -9,16 +9,20 @@ data_root = 'data/coco'
 coco = dict(type='SFCCOCODataset', data_root=data_root, cls_label_file='cls_labels_coco.npy')
 train_dataloader = dict(dataset=dict(
     **coco, ann_file='ImageSets/train2014.txt', data_prefix=dict(img_path='train2014')))
-val_dataloader = dict(dataset=dict(
+test_dataloader = dict(dataset=dict(
     **coco, ann_file='ImageSets/train2014.txt',
     data_prefix=dict(img_path='train2014', seg_map_path='SegmentationClass/train2014')))
-test_dataloader = val_dataloader
 model = dict(num_classes=81, loss_msdw=dict(n_iter=5130))
 max_iters = 30780
 param_scheduler = [
     dict(type='PolyLR', power=0.9, eta_min=0.0, begin=0, end=max_iters, by_epoch=False)
 ]
-train_cfg = dict(max_iters=max_iters, val_interval=max_iters + 1)
+train_cfg = dict(max_iters=max_iters)
+# no validation (it would run multi-scale CAMs over all 82k train2014 images);
+# tools/test.py still scores the CAMs through test_dataloader.
+val_dataloader = None
+val_evaluator = None
+val_cfg = None
 default_hooks = dict(checkpoint=dict(interval=5000))
 custom_hooks = [
     dict(type='DistributionCoefficientHook'),
@@ -28,7 +32,7 @@ custom_hooks = [
         dataloader=dict(num_workers=4, dataset=dict(
             **coco, ann_file='ImageSets/train2014.txt',
             data_prefix=dict(img_path='train2014', seg_map_path='SegmentationClass/train2014'),
-            pipeline={{_base_.test_pipeline}})),
+            pipeline={{_base_.pseudo_label_dataloader.dataset.pipeline}})),
         cam_metric=dict(type='SFCCAMMetric', maps=('final', 'w', 'p'), alpha=1.0),
         crf=dict(iterations=12),
         crf_alpha=0.7,

@@ -5,12 +5,15 @@ One code path behind two entry points: :class:`CAMToPseudoLabelHook` (after
 CAM training) and ``tools/make_pseudo_labels.py`` (a checkpoint).
 """
 import glob
+import hashlib
+import json
 import os
 import os.path as osp
 from collections import defaultdict
 from contextlib import ExitStack
+from dataclasses import asdict
 from multiprocessing import Pool
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Set
 
 import mmcv
 import numpy as np
@@ -39,6 +42,9 @@ from mmsfc.postprocess import (
     save_cams,
     save_label_png,
 )
+
+#: EXIF tag of the orientation; values 5-8 mean a 90-degree rotation.
+_EXIF_ORIENTATION = 0x0112
 
 
 def _img_id(info: dict) -> str:
@@ -167,10 +173,14 @@ class PseudoLabelGenerator:
         """Run inference, CRF and scoring; returns the metrics (all ranks)."""
         dataset = self._build_dataset()
         palette = dataset.metainfo['palette']
+        manifest = self._manifest(model, dataset)
         if is_main_process():
             self._remove_stale_temporaries()
-        barrier()  # no rank starts writing before the clean-up is over
+            self._write_manifest(manifest)
+        barrier()  # no rank writes before the clean-up, all see the manifest
+        self._check_manifest(manifest)
         ids = [_img_id(dataset.get_data_info(i)) for i in range(len(dataset))]
+        eval_indices = set(self._eval_indices(dataset, ids)) if self.evaluate else set()
         # Each rank infers and labels its own share, so no rank waits for another
         # rank's files until scoring.
         output = 0 if self.store_cams else 1
@@ -179,20 +189,59 @@ class PseudoLabelGenerator:
                 if not is_done(self._paths(ids[i])[output])]
         print_log(f'pseudo labels: {len(ids)} images, {len(todo)} to infer on this rank',
                   logger='current')
-        streamed_metrics = self._infer(model, dataset, todo, palette)
+        streamed_metrics = self._infer(model, dataset, todo, palette, eval_indices)
         if self.store_cams:
             self._run_crf(dataset, ids, palette)
         barrier()  # all ranks' files exist before scoring
         metrics = dict(streamed_metrics)
         if self.evaluate:
-            metrics.update(self._score(dataset, ids))
+            metrics.update(self._score(dataset, ids, sorted(eval_indices)))
         if self.show_dir and is_main_process():
             self._visualize(dataset, ids)
         return metrics
 
+    # ---------------------------------------------------------------- manifest
+    def _manifest(self, model, dataset) -> dict:
+        """What decides the outputs: model weights and test settings, CRF, classes."""
+        module = model.module if is_model_wrapper(model) else model
+        digest = hashlib.sha1()
+        for name, tensor in module.state_dict().items():
+            digest.update(name.encode())
+            digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+        crf = {k: (asdict(v) if k == 'params' else v) for k, v in self.crf_kwargs.items()}
+        return dict(weights_sha1=digest.hexdigest(),
+                    test_cfg=json.loads(json.dumps(getattr(module, 'test_cfg', None),
+                                                   default=str)),
+                    crf=crf, classes=list(dataset.metainfo['classes']))
+
+    def _write_manifest(self, manifest: dict) -> None:
+        path = osp.join(self.out_dir, 'manifest.json')
+        if osp.isfile(path):
+            return
+        os.makedirs(self.out_dir, exist_ok=True)
+        with open(path + '.tmp', 'w') as f:
+            json.dump(manifest, f, indent=1)
+        os.replace(path + '.tmp', path)
+
+    def _check_manifest(self, manifest: dict) -> None:
+        """Refuse to mix outputs of another model or other settings."""
+        path = osp.join(self.out_dir, 'manifest.json')
+        with open(path) as f:
+            existing = json.load(f)
+        if existing != manifest:
+            differing = sorted(k for k in manifest if existing.get(k) != manifest[k])
+            raise ValueError(
+                f'{self.out_dir} holds outputs of another model or settings (differing: '
+                f'{", ".join(differing)}; see {path}); choose another out_dir or remove it')
+
     @torch.no_grad()
-    def _infer(self, model, dataset, todo: List[int], palette) -> Dict[str, float]:
-        """Multi-scale CAMs of ``todo`` (this rank's share): files or streamed CRF."""
+    def _infer(self, model, dataset, todo: List[int], palette,
+               eval_indices: Set[int]) -> Dict[str, float]:
+        """Multi-scale CAMs of ``todo`` (this rank's share): files or streamed CRF.
+
+        In streamed mode the CAMs of the images in ``eval_indices`` are scored
+        on the fly; that covers only the images inferred in this run.
+        """
         module = model.module if is_model_wrapper(model) else model
         was_training = module.training
         module.eval()
@@ -208,13 +257,16 @@ class PseudoLabelGenerator:
             evaluator.dataset_meta = dataset.metainfo
         with ExitStack() as stack:
             pool = None if self.store_cams else stack.enter_context(Pool(self.nproc))
-            self._infer_loop(model, loader, pool, evaluator, palette)
+            num_scored = self._infer_loop(model, loader, pool, evaluator, palette,
+                                          [i in eval_indices for i in todo])
         module.train(was_training)
         if evaluator is None:
             return {}
-        num_inferred = torch.tensor(len(todo))
-        all_reduce(num_inferred)
-        return evaluator.evaluate(int(num_inferred))
+        num_scored = torch.tensor(num_scored)
+        all_reduce(num_scored)
+        print_log(f'streamed CAM scores cover the {int(num_scored)} images inferred in this run',
+                  logger='current')
+        return evaluator.evaluate(int(num_scored)) if num_scored > 0 else {}
 
     def _same_size_batches(self, dataset) -> List[List[int]]:
         """Batches of up to ``batch_size`` images of one size (image headers only)."""
@@ -223,17 +275,25 @@ class PseudoLabelGenerator:
         by_size = defaultdict(list)
         for i in range(len(dataset)):
             with Image.open(dataset.get_data_info(i)['img_path']) as image:
-                by_size[image.size].append(i)
+                width, height = image.size
+                if image.getexif().get(_EXIF_ORIENTATION, 1) in (5, 6, 7, 8):
+                    width, height = height, width  # decoders apply the rotation
+                by_size[(width, height)].append(i)
         return [indices[start:start + self.batch_size] for indices in by_size.values()
                 for start in range(0, len(indices), self.batch_size)]
 
     def _infer_loop(self, model, loader, pool: Optional[Pool], evaluator: Optional[Evaluator],
-                    palette) -> None:
-        """Write each image's CAMs, or hand them to ``pool`` for the CRF."""
+                    palette, to_score: List[bool]) -> int:
+        """Write each image's CAMs, or hand them to ``pool`` for the CRF.
+
+        ``to_score[j]`` says whether image ``j`` of the loader's dataset goes
+        to ``evaluator``; returns how many did.
+        """
         pending = []
+        num_scored = 0
         progress = ProgressBar(len(loader)) if is_main_process() and len(loader) else None
-        for data in loader:
-            for sample in model.test_step(data):
+        for batch_indices, data in zip(loader.batch_sampler if loader else [], loader):
+            for subset_index, sample in zip(batch_indices, model.test_step(data)):
                 img_id = _img_id(sample.metainfo)
                 keys = _present_keys(sample.metainfo['cls_label'])
                 cam_w = sample.cam_w.data[keys].float().cpu().numpy()
@@ -247,12 +307,16 @@ class PseudoLabelGenerator:
                                        self.crf_kwargs, palette)))
                     if len(pending) > 2 * self.nproc:
                         pending.pop(0).get()
-                if evaluator is not None:
+                if evaluator is not None and to_score[subset_index]:
+                    sample.gt_sem_seg = PixelData(data=self._load_gt(
+                        loader.dataset.get_data_info(subset_index)))
                     evaluator.process([sample])
+                    num_scored += 1
             if progress is not None:
                 progress.update()
         for job in pending:
             job.get()
+        return num_scored
 
     def _run_crf(self, dataset, ids: List[str], palette) -> None:
         """Two-pass CRF of this rank's share of the images, ``nproc`` processes."""
@@ -272,7 +336,9 @@ class PseudoLabelGenerator:
             track_progress(_crf_task, tasks)
 
     def _eval_indices(self, dataset, ids: List[str]) -> List[int]:
-        indices = [i for i in range(len(ids)) if 'seg_map_path' in dataset.get_data_info(i)]
+        """Images with a ground-truth mask file (and in ``eval_ann_file`` if set)."""
+        indices = [i for i in range(len(ids))
+                   if osp.isfile(dataset.get_data_info(i).get('seg_map_path') or '')]
         if self.eval_ann_file:
             path = self.eval_ann_file
             if dataset.data_root and not osp.isabs(path):
@@ -282,9 +348,14 @@ class PseudoLabelGenerator:
             indices = [i for i in indices if ids[i] in wanted]
         return indices
 
-    def _score(self, dataset, ids: List[str]) -> Dict[str, float]:
+    @staticmethod
+    def _load_gt(info: dict) -> torch.Tensor:
+        """The ground truth ``(1, H, W)`` of a data info, through mmseg's loader."""
+        gt = LoadAnnotations()(dict(info, seg_fields=[]))['gt_seg_map']
+        return torch.from_numpy(gt.astype(np.int64))[None]
+
+    def _score(self, dataset, ids: List[str], indices: List[int]) -> Dict[str, float]:
         """CAM and pseudo-label mIoU from the files, sharded over ranks."""
-        indices = self._eval_indices(dataset, ids)
         if not indices:
             print_log('pseudo labels: no image with a ground-truth mask to score',
                       logger='current')
@@ -294,16 +365,14 @@ class PseudoLabelGenerator:
             metrics.insert(0, dict(self.cam_metric_cfg, prefix='cam'))
         evaluator = Evaluator(metrics)
         evaluator.dataset_meta = dataset.metainfo
-        load_gt = LoadAnnotations()
         num_classes = len(dataset.metainfo['classes'])
         for idx in self._my_share(indices):
             info = dataset.get_data_info(idx)
-            gt = torch.from_numpy(load_gt(dict(info))['gt_seg_map'].astype(np.int64))
             cam_path, png_path = self._paths(ids[idx])
             label = load_label_png(png_path).astype(np.int64)
             label[label == UNCERTAIN] = 0  # reference §6.7
             sample = SegDataSample(metainfo=dict(img_path=info['img_path']))
-            sample.gt_sem_seg = PixelData(data=gt[None])
+            sample.gt_sem_seg = PixelData(data=self._load_gt(info))
             sample.pred_sem_seg = PixelData(data=torch.from_numpy(label)[None])
             if self.store_cams and self.cam_metric_cfg:
                 keys, cam_w, cam_p = load_cams(cam_path)

@@ -166,3 +166,40 @@ def test_same_size_batches_give_the_files_of_batch_one(tiny_model, tmp_path):
         for a, b in zip(arrays, cams_four[img_id]):
             np.testing.assert_allclose(a, b, atol=2e-3)
         assert (labels_one[img_id] != labels_four[img_id]).mean() < 0.01
+
+
+def test_outputs_of_another_model_are_refused(toy_voc, tiny_model, tmp_path):
+    out_dir = str(tmp_path / 'out')
+    cfg = dataloader_cfg(toy_voc, ann_file='ImageSets/Segmentation/train.txt')
+    PseudoLabelGenerator(out_dir, cfg, evaluate=False).run(tiny_model)
+    before = {p: os.stat(p).st_mtime_ns for p in glob.glob(f'{out_dir}/*/*')}
+    with torch.no_grad():
+        tiny_model.classifier.weight.add_(1)
+    with pytest.raises(ValueError, match='weights_sha1'):
+        PseudoLabelGenerator(out_dir, cfg, evaluate=False).run(tiny_model)
+    with pytest.raises(ValueError, match='crf'):
+        with torch.no_grad():
+            tiny_model.classifier.weight.sub_(1)
+        PseudoLabelGenerator(out_dir, cfg, evaluate=False, crf_alpha=0.3).run(tiny_model)
+    assert before == {p: os.stat(p).st_mtime_ns for p in glob.glob(f'{out_dir}/*/*')}
+
+
+def test_streamed_rerun_and_scoring_only_images_with_masks(toy_voc, tiny_model, tmp_path):
+    root = str(tmp_path / 'voc')
+    import shutil
+    shutil.copytree(toy_voc, root)
+    for i in range(4):  # train has 8 images; 4 lose their official mask
+        os.remove(osp.join(root, 'SegmentationClass', f'2000_{i:06d}.png'))
+    cfg = dataloader_cfg(root)
+    cfg['dataset']['data_prefix']['seg_map_path'] = 'SegmentationClass'
+    cfg['dataset']['pipeline'] = [PIPELINE[0], PIPELINE[2]]  # no ground truth needed to infer
+    generator = PseudoLabelGenerator(str(tmp_path / 'out'), cfg, store_cams=False,
+                                     eval_ann_file='ImageSets/Segmentation/train.txt')
+    dataset = generator._build_dataset()
+    ids = [f'2000_{i:06d}' for i in range(24)]
+    assert generator._eval_indices(dataset, ids) == [4, 5, 6, 7]
+    first = generator.run(tiny_model)
+    assert 'cam/mIoU_final' in first and 'pseudo_label/mIoU' in first
+    second = generator.run(tiny_model)  # nothing left to infer: no streamed CAM score
+    assert 'cam/mIoU_final' not in second
+    assert second['pseudo_label/mIoU'] == first['pseudo_label/mIoU']

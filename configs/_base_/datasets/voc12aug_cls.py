@@ -45,14 +45,18 @@ test_dataloader = val_dataloader
 # mIoU of M_final (reported as mIoU), M_W and M_P in one pass (paper Tables 1, 6)
 val_evaluator = dict(type='SFCCAMMetric', maps=('final', 'w', 'p'), alpha=1.0)
 test_evaluator = val_evaluator
-# Stage 2 (CAMToPseudoLabelHook / tools/make_pseudo_labels.py): label train_aug,
-# score on VOC train (1,464) with the masks of SegmentationClassAug.
+# Stage 2 (CAMToPseudoLabelHook / tools/make_pseudo_labels.py): label train_aug;
+# score on VOC train (1,464) against the official SegmentationClass masks
+# (images without a mask file are not scored; the masks are read for scoring only).
 pseudo_label_dataloader = dict(
     num_workers=4,
     dataset=dict(
         type=dataset_type,
         data_root=data_root,
         ann_file='ImageSets/Segmentation/train_aug.txt',
-        data_prefix=dict(img_path='JPEGImages', seg_map_path='SegmentationClassAug'),
-        pipeline=test_pipeline))
+        data_prefix=dict(img_path='JPEGImages', seg_map_path='SegmentationClass'),
+        pipeline=[
+            dict(type='LoadImageFromFile'),
+            dict(type='PackSegInputs', meta_keys=meta_keys),
+        ]))
 pseudo_label_eval_ann_file = 'ImageSets/Segmentation/train.txt'
