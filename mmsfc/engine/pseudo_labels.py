@@ -29,7 +29,7 @@ from mmseg.datasets.transforms import LoadAnnotations
 from mmseg.registry import DATASETS, VISUALIZERS
 from mmseg.structures import SegDataSample
 from PIL import Image
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Subset
 
 from mmsfc.postprocess import (
     UNCERTAIN,
@@ -236,7 +236,7 @@ class PseudoLabelGenerator:
 
     @torch.no_grad()
     def _infer(self, model, dataset, todo: List[int], palette,
-               eval_indices: Set[int]) -> Dict[str, float]:
+               eval_indices: Set[int] = frozenset()) -> Dict[str, float]:
         """Multi-scale CAMs of ``todo`` (this rank's share): files or streamed CRF.
 
         In streamed mode the CAMs of the images in ``eval_indices`` are scored
@@ -247,8 +247,10 @@ class PseudoLabelGenerator:
         module.eval()
         loader = []
         if todo:  # already this rank's share: no sampler sharding
-            subset = dataset.get_subset(todo)
-            loader = DataLoader(subset, batch_sampler=self._same_size_batches(subset),
+            # torch's Subset, not BaseDataset.get_subset: mmengine 0.10.7 deep-copies
+            # there with a memo shared across calls, which can return stale objects.
+            loader = DataLoader(Subset(dataset, todo),
+                                batch_sampler=self._same_size_batches(dataset, todo),
                                 num_workers=self.dataloader_cfg.get('num_workers', 0),
                                 collate_fn=pseudo_collate)
         evaluator = None
@@ -268,13 +270,16 @@ class PseudoLabelGenerator:
                   logger='current')
         return evaluator.evaluate(int(num_scored)) if num_scored > 0 else {}
 
-    def _same_size_batches(self, dataset) -> List[List[int]]:
-        """Batches of up to ``batch_size`` images of one size (image headers only)."""
+    def _same_size_batches(self, dataset, indices: List[int]) -> List[List[int]]:
+        """Batches (positions in ``indices``) of up to ``batch_size`` images of one size.
+
+        Sizes come from the image headers.
+        """
         if self.batch_size == 1:
-            return [[i] for i in range(len(dataset))]
+            return [[i] for i in range(len(indices))]
         by_size = defaultdict(list)
-        for i in range(len(dataset)):
-            with Image.open(dataset.get_data_info(i)['img_path']) as image:
+        for i, index in enumerate(indices):
+            with Image.open(dataset.get_data_info(index)['img_path']) as image:
                 width, height = image.size
                 if image.getexif().get(_EXIF_ORIENTATION, 1) in (5, 6, 7, 8):
                     width, height = height, width  # decoders apply the rotation
@@ -308,8 +313,9 @@ class PseudoLabelGenerator:
                     if len(pending) > 2 * self.nproc:
                         pending.pop(0).get()
                 if evaluator is not None and to_score[subset_index]:
+                    subset = loader.dataset
                     sample.gt_sem_seg = PixelData(data=self._load_gt(
-                        loader.dataset.get_data_info(subset_index)))
+                        subset.dataset.get_data_info(subset.indices[subset_index])))
                     evaluator.process([sample])
                     num_scored += 1
             if progress is not None:

@@ -155,7 +155,7 @@ def test_same_size_batches_give_the_files_of_batch_one(tiny_model, tmp_path):
     one, four = str(tmp_path / 'one'), str(tmp_path / 'four')
     PseudoLabelGenerator(one, dataloader_cfg(root), evaluate=False).run(tiny_model)
     generator = PseudoLabelGenerator(four, dataloader_cfg(root), evaluate=False, batch_size=4)
-    batches = generator._same_size_batches(generator._build_dataset())
+    batches = generator._same_size_batches(generator._build_dataset(), list(range(12)))
     assert sorted(i for batch in batches for i in batch) == list(range(12))
     assert max(len(batch) for batch in batches) > 1
     generator.run(tiny_model)
