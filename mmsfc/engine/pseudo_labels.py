@@ -85,7 +85,8 @@ class PseudoLabelGenerator:
       and labels it, so under N ranks every file is written exactly once.
     - **Resumable**: every file is written atomically, and images whose outputs
       exist and are valid are skipped, so an interrupted run restarted gives
-      the files of an uninterrupted one.
+      the files of an uninterrupted one. ``manifest.json`` records the model
+      weights' hash and the settings; a run that differs is refused.
     - **Scored** from the files (so reruns score everything): the CAMs with
       :class:`SFCCAMMetric` and the pseudo labels with mmseg's ``IoUMetric``
       with 255 counted as background (reference §6.7), on the images that have
@@ -96,9 +97,9 @@ class PseudoLabelGenerator:
 
     Args:
         out_dir (str): Output directory.
-        dataloader (dict): Dataloader config of the split (its ``dataset``
-            with ``cls_label`` and, for scoring, ``seg_map_path``). The sampler
-            and batch size are set here (sharded, batch 1).
+        dataloader (dict): Dataloader config of the split; only its
+            ``dataset`` (with ``cls_label`` and, for scoring, ``seg_map_path``)
+            and ``num_workers`` are used: sharding and batching happen here.
         cam_metric (dict, optional): :class:`SFCCAMMetric` config; None skips
             CAM scoring.
         crf (dict, optional): :class:`CRFParams` fields.
