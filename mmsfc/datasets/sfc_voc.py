@@ -74,13 +74,12 @@ class SFCVOCDataset(BaseSegDataset):
 
     # ----------------------------------------------------------------- loading
     def load_data_list(self) -> List[dict]:
-        """Load the split and attach ``img_id`` and ``cls_label``."""
+        """Load the split and attach ``cls_label`` to every data info."""
         data_list = super().load_data_list()
         label_of = self._label_file() if self.label_source == 'file' else None
         no_foreground = []
         for info in data_list:
             img_id = osp.splitext(osp.basename(info['img_path']))[0]
-            info['img_id'] = img_id
             if label_of is not None:
                 label = self._lookup(label_of, img_id)
             elif self.label_source == 'xml':
