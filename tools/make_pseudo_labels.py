@@ -80,7 +80,6 @@ def main(argv=None) -> None:
     setup_cpu_distributed(cfg, args.launcher)
     runner = Runner.from_cfg(cfg)
     runner.load_checkpoint(args.checkpoint, map_location='cpu')
-    settings.pop('type', None)
     metrics = PseudoLabelGenerator(**settings).run(runner.model)
     runner.logger.info(f'pseudo labels in {settings["out_dir"]}:\n{format_metrics(metrics)}')
 

@@ -16,6 +16,8 @@ import numpy as np
 from mmseg.datasets import PascalVOCDataset
 from PIL import Image
 
+from mmsfc.postprocess import save_label_png
+
 #: Background plus the classes drawn by :func:`generate_toy_voc`.
 TOY_CLASSES = PascalVOCDataset.METAINFO['classes'][:5]
 #: Colour (RGB) and shape of each foreground class of :data:`TOY_CLASSES`.
@@ -110,7 +112,6 @@ def generate_toy_voc(root: str,
     for sub in ('JPEGImages', 'SegmentationClass', 'SegmentationClassAug', 'Annotations',
                 'ImageSets/Segmentation'):
         os.makedirs(osp.join(root, sub), exist_ok=True)
-    palette = np.asarray(PascalVOCDataset.METAINFO['palette'], np.uint8).flatten()
 
     ids: Dict[str, list] = {}
     labels = {}
@@ -119,10 +120,9 @@ def generate_toy_voc(root: str,
     for img_id in train_aug + val:
         image, mask, present = _sample(rng, size_range)
         Image.fromarray(image).save(osp.join(root, 'JPEGImages', img_id + '.jpg'), quality=95)
-        png = Image.fromarray(mask, mode='P')
-        png.putpalette(palette.tolist())
         for sub in ('SegmentationClass', 'SegmentationClassAug'):
-            png.save(osp.join(root, sub, img_id + '.png'))
+            save_label_png(osp.join(root, sub, img_id + '.png'), mask,
+                           PascalVOCDataset.METAINFO['palette'])
         _write_xml(osp.join(root, 'Annotations', img_id + '.xml'), img_id, mask.shape, present)
         label = np.zeros(len(TOY_CLASSES) - 1, np.float32)
         label[np.asarray(present) - 1] = 1

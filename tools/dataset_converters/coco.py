@@ -22,14 +22,12 @@ from multiprocessing import Pool
 from typing import Dict, List, Tuple
 
 import numpy as np
-from PIL import Image
 from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 
 from mmsfc.datasets import COCO_OBJECT_CLASSES, SFCCOCODataset
 from mmsfc.datasets.image_labels import load_label_file, save_label_file
-
-PALETTE = np.asarray(SFCCOCODataset.METAINFO['palette'], np.uint8).flatten().tolist()
+from mmsfc.postprocess import save_label_png
 
 
 def instance_mask(ann: dict, height: int, width: int) -> np.ndarray:
@@ -62,11 +60,8 @@ def convert_image(item: Tuple[dict, List[dict]], out_dir: str, class_of: Dict[in
     stem = osp.splitext(image['file_name'])[0]
     dst = osp.join(out_dir, stem + '.png')
     if not osp.exists(dst):
-        png = Image.fromarray(class_mask(anns, image['height'], image['width'], class_of), 'P')
-        png.putpalette(PALETTE)
-        tmp = dst + '.tmp.png'
-        png.save(tmp)
-        os.replace(tmp, dst)
+        save_label_png(dst, class_mask(anns, image['height'], image['width'], class_of),
+                       SFCCOCODataset.METAINFO['palette'])
     return stem
 
 
