@@ -1,8 +1,7 @@
 # Copyright (c) mmsfc contributors. All rights reserved.
-from typing import List, Tuple
-
 from mmseg.registry import DATASETS
 
+from .colormap import voc_colormap
 from .sfc_voc import SFCVOCDataset
 
 #: The 80 COCO object categories in category-id order.
@@ -17,21 +16,6 @@ COCO_OBJECT_CLASSES = (
     'bed', 'dining table', 'toilet', 'tv', 'laptop', 'mouse', 'remote', 'keyboard', 'cell phone',
     'microwave', 'oven', 'toaster', 'sink', 'refrigerator', 'book', 'clock', 'vase', 'scissors',
     'teddy bear', 'hair drier', 'toothbrush')
-
-
-def voc_colormap(num_classes: int) -> List[Tuple[int, int, int]]:
-    """The PASCAL VOC colour map (bit-interleaved class index), for any count."""
-    colours = []
-    for index in range(num_classes):
-        red = green = blue = 0
-        value = index
-        for shift in range(7, -1, -1):
-            red |= ((value >> 0) & 1) << shift
-            green |= ((value >> 1) & 1) << shift
-            blue |= ((value >> 2) & 1) << shift
-            value >>= 3
-        colours.append((red, green, blue))
-    return colours
 
 
 @DATASETS.register_module()

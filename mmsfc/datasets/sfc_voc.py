@@ -9,6 +9,7 @@ from mmengine.fileio import get, get_local_path
 from mmseg.datasets import BaseSegDataset, PascalVOCDataset
 from mmseg.registry import DATASETS
 
+from .colormap import voc_colormap
 from .image_labels import label_from_mask, label_from_voc_xml, load_label_file, lookup_label
 
 
@@ -66,6 +67,27 @@ class SFCVOCDataset(BaseSegDataset):
         self.xml_dir = xml_dir
         super().__init__(
             ann_file=ann_file, img_suffix=img_suffix, seg_map_suffix=seg_map_suffix, **kwargs)
+
+    @classmethod
+    def get_label_map(cls, new_classes=None) -> None:
+        """No relabelling: masks are indexed in the order of ``metainfo['classes']``.
+
+        mmseg's :class:`BaseSegDataset` treats a ``metainfo`` class list as a
+        subset of :attr:`METAINFO`'s and remaps the masks from the default
+        order (refusing any other name). Here the class list *defines* the
+        indices: value ``c`` of a mask is ``classes[c]``, whatever the names,
+        so datasets with their own classes (e.g. the generated
+        :class:`SFCShapesDataset`) and a VOC subset in another order work
+        alike.
+        """
+        return None
+
+    def _update_palette(self) -> list:
+        """The given palette if it fits the classes, else the VOC colour map."""
+        palette = self._metainfo.get('palette', [])
+        if len(palette) == len(self._metainfo['classes']):
+            return list(palette)
+        return voc_colormap(len(self._metainfo['classes']))
 
     @property
     def num_fg_classes(self) -> int:

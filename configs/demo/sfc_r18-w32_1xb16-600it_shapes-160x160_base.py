@@ -1,0 +1,4 @@
+# Base (paper Table 4) on the shapes testbed: classification loss only, no IBR,
+# scored on the classifier CAM M_W.
+_base_ = './sfc_r18-w32_1xb16-600it_shapes-160x160_ibr-only.py'
+train_dataloader = dict(batch_sampler=None)

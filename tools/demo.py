@@ -1,0 +1,390 @@
+# Copyright (c) mmsfc contributors. All rights reserved.
+"""The whole SFC pipeline on a generated long-tailed dataset, on a CPU, in minutes.
+
+Generates the shapes testbed (:mod:`mmsfc.datasets.shapes`) if missing,
+trains the SFC CAM network, scores its CAMs (M_W, M_P, M_final, per class,
+and how much the head classes claim of the tail-class objects), makes CRF
+pseudo labels, trains and tests a small DeepLabV2 on them, and prints one
+table. ``--compare`` also trains Base (classification loss only) and I (IBR
+only), ``--seeds N`` repeats every run with N seeds and reports mean ± std.
+
+Outputs in ``--work-dir`` (default ``work_dirs/demo``): ``results.json`` (the
+table), ``class_iou.png`` (per-class CAM IoU against class frequency),
+``overlays.png`` (image | M_W | M_P | M_final | ground truth of head- and
+tail-class examples), and each run's mmengine work directory.
+
+Example::
+
+    python tools/demo.py                 # SFC, one seed (about 10 min on 2 CPU cores)
+    python tools/demo.py --quick         # a smaller run (about 2 min)
+    python tools/demo.py --compare --seeds 3
+"""
+import argparse
+import copy
+import json
+import os
+import os.path as osp
+import time
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+from mmengine.config import Config
+from mmengine.logging import print_log
+from mmengine.runner import Runner
+
+from mmsfc.datasets import SHAPES_CLASSES, generate_shapes_dataset
+from mmsfc.engine import PseudoLabelGenerator
+
+REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+CONFIGS = dict(
+    sfc='configs/demo/sfc_r18-w32_1xb16-600it_shapes-160x160.py',
+    ibr='configs/demo/sfc_r18-w32_1xb16-600it_shapes-160x160_ibr-only.py',
+    base='configs/demo/sfc_r18-w32_1xb16-600it_shapes-160x160_base.py')
+SEG_CONFIG = 'configs/demo/deeplabv2_r18-w32-d8_1xb8-300it_shapes-160x160_pseudo.py'
+#: What each variant is scored on (paper Table 4: Base and I on M_W).
+VARIANT_MAP = dict(sfc='final', ibr='w', base='w')
+VARIANT_NAMES = dict(base='Base (L_cls)', ibr='I: + IBR', sfc='SFC (IBR + L_DW^P + L_DW^W)')
+#: Run sizes: the default and --quick.
+PRESETS = dict(
+    default=dict(num_train=1000, num_eval_train=200, num_val=200, cam_iters=400,
+                 seg_iters=300, scales=(1.0, 0.5, 1.5)),
+    quick=dict(num_train=320, num_eval_train=80, num_val=80, cam_iters=120, seg_iters=80,
+               scales=(1.0, 0.5)))
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--work-dir', default='work_dirs/demo', help='output directory')
+    parser.add_argument('--data-root', help='dataset directory (default: WORK_DIR/data)')
+    parser.add_argument('--quick', action='store_true', help='a smaller, faster run')
+    parser.add_argument('--compare', action='store_true',
+                        help='also train Base and I (IBR only)')
+    parser.add_argument('--seeds', type=int, default=1, help='seeds per variant')
+    parser.add_argument('--seed', type=int, default=0, help='first seed')
+    parser.add_argument('--cam-iters', type=int, help='CAM training iterations')
+    parser.add_argument('--seg-iters', type=int, help='segmentation training iterations')
+    parser.add_argument('--crf-workers', type=int, default=2, help='CRF processes')
+    parser.add_argument('--no-seg', action='store_true', help='stop after the pseudo labels')
+    args = parser.parse_args(argv)
+    if args.seeds < 1:
+        parser.error('--seeds must be >= 1')
+    return args
+
+
+# ------------------------------------------------------------------- configs
+def _set_data_root(cfg: Config, root: str) -> None:
+    """Point every dataset of the config at ``root``."""
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader',
+                   'pseudo_label_dataloader'):
+        if cfg.get(loader):
+            cfg[loader].dataset.data_root = root
+
+
+def _set_schedule(cfg: Config, iters: int) -> None:
+    """``iters`` training iterations; the schedulers' ends and hooks follow."""
+    cfg.train_cfg.max_iters = iters
+    cfg.train_cfg.val_interval = iters + 1  # scored by the demo afterwards
+    for scheduler in cfg.param_scheduler:
+        if scheduler.get('end', 0) > iters or scheduler['type'] == 'PolyLR':
+            scheduler.end = iters
+    cfg.default_hooks.checkpoint.interval = iters
+
+
+def _cam_config(variant: str, seed: int, root: str, work_dir: str, preset: dict,
+                meta: dict) -> Config:
+    cfg = Config.fromfile(osp.join(REPO_ROOT, CONFIGS[variant]))
+    _set_data_root(cfg, root)
+    _set_schedule(cfg, preset['cam_iters'])
+    cfg.work_dir = work_dir
+    cfg.experiment_name = f'{variant}_seed{seed}'
+    cfg.randomness = dict(seed=seed)
+    cfg.model.test_cfg.scales = preset['scales']
+    batch = cfg.train_dataloader.batch_size
+    cfg.model.loss_msdw.n_iter = max(meta['splits']['train_aug'] // batch, 1)
+    cfg.test_dataloader.dataset.ann_file = 'ImageSets/Segmentation/train.txt'
+    cfg.test_evaluator = _class_metric(meta, first=VARIANT_MAP[variant])
+    cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
+    return cfg
+
+
+def _head_tail(meta: dict):
+    """Head classes (in >= 20 % of training images) and tail classes (<= 3 %)."""
+    names, freqs = meta['classes'][1:], meta['frequencies']
+    head = [n for n, f in zip(names, freqs) if f >= 0.2]
+    tail = [n for n, f in zip(names, freqs) if f <= 0.03]
+    return head, tail
+
+
+def _class_metric(meta: dict, first: str) -> dict:
+    head, tail = _head_tail(meta)
+    maps = (first, ) + tuple(m for m in ('final', 'w', 'p') if m != first)
+    return dict(type='SFCClassBalanceMetric', maps=maps, head_classes=head, tail_classes=tail)
+
+
+# ---------------------------------------------------------------------- runs
+def _train_cam(variant: str, seed: int, root: str, work_dir: str, preset: dict,
+               meta: dict) -> Dict[str, object]:
+    """Train one CAM network; its CAM scores before and after training."""
+    cfg = _cam_config(variant, seed, root, osp.join(work_dir, f'{variant}_seed{seed}'),
+                      preset, meta)
+    runner = Runner.from_cfg(cfg)
+    untrained = runner.test()
+    start = time.time()
+    runner.train()
+    train_time = time.time() - start
+    trained = runner.test()
+    return dict(runner=runner, cfg=cfg, untrained=untrained, trained=trained,
+                train_time=train_time)
+
+
+def _pseudo_labels(run: dict, root: str, out_dir: str, workers: int) -> Dict[str, float]:
+    cfg = run['cfg']
+    loader = copy.deepcopy(cfg.pseudo_label_dataloader)
+    loader.dataset.data_root = root
+    generator = PseudoLabelGenerator(
+        out_dir, loader, cam_metric=None, crf=dict(iterations=12), crf_alpha=0.7,
+        nproc=workers, batch_size=16, eval_ann_file='ImageSets/Segmentation/train.txt')
+    return generator.run(run['runner'].model)
+
+
+def _train_segmenter(root: str, labels: str, work_dir: str, seed: int,
+                     iters: Optional[int]) -> Dict[str, float]:
+    cfg = Config.fromfile(osp.join(REPO_ROOT, SEG_CONFIG))
+    _set_data_root(cfg, root)
+    cfg.train_dataloader.dataset.data_prefix.seg_map_path = osp.abspath(labels)
+    if iters:
+        _set_schedule(cfg, iters)
+    cfg.work_dir = work_dir
+    cfg.experiment_name = f'deeplabv2_seed{seed}'
+    cfg.randomness = dict(seed=seed)
+    cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    return runner.test()
+
+
+# -------------------------------------------------------------------- report
+def _mean_std(values: Sequence[float]) -> str:
+    values = np.asarray(values, np.float64)
+    if values.size == 1:
+        return f'{values[0]:.1f}'
+    return f'{values.mean():.1f} ± {values.std(ddof=1):.1f}'
+
+
+def _summary(runs: Dict[str, List[dict]], pipeline: Dict[str, List[float]], meta: dict) -> dict:
+    """Per variant: mean and std over seeds of every reported number."""
+    head, tail = _head_tail(meta)
+    names = meta['classes']
+    summary = {}
+    for variant, results in runs.items():
+        main = VARIANT_MAP[variant]
+        rows = {}
+        for key in ('mIoU_w', 'mIoU_p', 'mIoU_final', f'head_claim_{main}'):
+            rows[key] = [float(r['trained'][key]) for r in results]
+        rows['untrained_mIoU'] = [float(r['untrained']['mIoU']) for r in results]
+        rows['mIoU'] = [float(r['trained']['mIoU']) for r in results]
+        for cls in names:
+            rows[f'IoU.{cls}'] = [float(r['trained'][f'IoU_{main}.{cls}']) for r in results]
+        rows['tail_IoU'] = [float(np.mean([r['trained'][f'IoU_{main}.{c}'] for c in tail]))
+                            for r in results]
+        rows['head_IoU'] = [float(np.mean([r['trained'][f'IoU_{main}.{c}'] for c in head]))
+                            for r in results]
+        rows['train_time_s'] = [r['train_time'] for r in results]
+        summary[variant] = dict(
+            map=main, seeds=[r['seed'] for r in results],
+            values=rows,
+            mean={k: float(np.mean(v)) for k, v in rows.items()},
+            std={k: float(np.std(v, ddof=1)) if len(v) > 1 else 0.0 for k, v in rows.items()})
+    summary['pipeline'] = {k: dict(values=v, mean=float(np.mean(v))) for k, v in pipeline.items()}
+    summary['head_classes'], summary['tail_classes'] = head, tail
+    return summary
+
+
+def _format_tables(summary: dict, meta: dict) -> str:
+    from prettytable import PrettyTable
+    variants = [v for v in ('base', 'ibr', 'sfc') if v in summary]
+    stages = PrettyTable(['stage', 'score'] + [VARIANT_NAMES[v] for v in variants])
+    stages.align = 'l'
+    labels = dict(untrained_mIoU='untrained network (headline map)', mIoU_w='M_W',
+                  mIoU_p='M_P', mIoU_final='M_final = M_W + M_P', tail_IoU='tail-class IoU',
+                  head_IoU='head-class IoU')
+    for key, label in labels.items():
+        stages.add_row(['CAM (train split)', label] +
+                       [_mean_std(summary[v]['values'][key]) for v in variants])
+    stages.add_row(['CAM (train split)', 'tail pixels claimed by head classes (%)'] +
+                   [_mean_std(summary[v]['values'][f'head_claim_{summary[v]["map"]}'])
+                    for v in variants])
+    for key, label in (('pseudo_label', 'pseudo labels, CRF (train split)'),
+                       ('segmentation', 'DeepLabV2 (val split)')):
+        if key in summary['pipeline']:
+            stages.add_row([label, 'mIoU'] + ['' for _ in variants[:-1]] +
+                           [_mean_std(summary['pipeline'][key]['values'])])
+    per_class = PrettyTable(['class', 'images %'] + [
+        f'{VARIANT_NAMES[v]} ({"M_" + summary[v]["map"].upper() if summary[v]["map"] != "final" else "M_final"})'
+        for v in variants])
+    per_class.align = 'l'
+    order = np.argsort(meta['frequencies'])[::-1]
+    for index in order:
+        cls = meta['classes'][index + 1]
+        per_class.add_row([cls, f'{100 * meta["frequencies"][index]:.1f}'] +
+                          [_mean_std(summary[v]['values'][f'IoU.{cls}']) for v in variants])
+    per_class.add_row(['background', ''] +
+                      [_mean_std(summary[v]['values']['IoU.background']) for v in variants])
+    return (f'SFC demo: CAM mIoU and per-class IoU (mean ± std over seeds)\n{stages}\n'
+            f'head classes: {", ".join(summary["head_classes"])}; '
+            f'tail classes: {", ".join(summary["tail_classes"])}\n{per_class}')
+
+
+def _plot(summary: dict, meta: dict, path: str) -> None:
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    variants = [v for v in ('base', 'ibr', 'sfc') if v in summary]
+    order = np.argsort(meta['frequencies'])[::-1]
+    classes = [meta['classes'][i + 1] for i in order]
+    freqs = [100 * meta['frequencies'][i] for i in order]
+    fig, ax = plt.subplots(figsize=(7.5, 3.6), dpi=100)
+    width = 0.8 / len(variants)
+    x = np.arange(len(classes))
+    for k, variant in enumerate(variants):
+        means = [summary[variant]['mean'][f'IoU.{c}'] for c in classes]
+        stds = [summary[variant]['std'][f'IoU.{c}'] for c in classes]
+        label = f'{VARIANT_NAMES[variant]}, M_{summary[variant]["map"]}'
+        ax.bar(x + (k - (len(variants) - 1) / 2) * width, means, width, yerr=stds,
+               label=label, capsize=2)
+    ax.set_xticks(x)
+    ax.set_xticklabels([f'{c}\n{f:.1f}%' for c, f in zip(classes, freqs)], fontsize=8)
+    ax.set_ylabel('CAM IoU (%)')
+    ax.set_xlabel('class (share of training images), head → tail')
+    ax.legend(fontsize=7, loc='upper right')
+    ax.set_title('Per-class CAM IoU on the generated long-tailed set', fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def _overlays(run: dict, meta: dict, path: str, num: int = 4) -> None:
+    """image | M_W | M_P | M_final | GT of eval images with head and tail classes."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    import torch
+    from mmengine.dataset import pseudo_collate
+    from mmseg.registry import DATASETS
+    from mmsfc.models.utils import background_rule
+    runner = run['runner']
+    dataset = DATASETS.build(run['cfg'].test_dataloader.dataset)
+    head, tail = _head_tail(meta)
+    classes = list(meta['classes'])
+    tail_ids = {classes.index(c) - 1 for c in tail}
+    head_ids = {classes.index(c) - 1 for c in head}
+    chosen = [i for i in range(len(dataset))
+              if tail_ids & set(np.flatnonzero(dataset.get_data_info(i)['cls_label']))
+              and head_ids & set(np.flatnonzero(dataset.get_data_info(i)['cls_label']))]
+    chosen += [i for i in range(len(dataset)) if i not in chosen]
+    chosen = chosen[:num]
+    palette = np.asarray(dataset.metainfo['palette'], np.uint8)
+    fig, axes = plt.subplots(len(chosen), 5, figsize=(9, 1.9 * len(chosen)), dpi=100)
+    model = runner.model
+    model.eval()
+    for row, index in zip(np.atleast_2d(axes), chosen):
+        with torch.no_grad():
+            sample = model.test_step(pseudo_collate([dataset[index]]))[0]
+        image = sample.metainfo['img_path']
+        import mmcv
+        rgb = mmcv.imread(image, channel_order='rgb')
+        cam_w, cam_p = sample.cam_w.data.cpu(), sample.cam_p.data.cpu()
+        rule_w, rule_p = background_rule(cam_w.clone()), background_rule(cam_p.clone())
+        label = torch.as_tensor(sample.metainfo['cls_label'])
+        keep = torch.cat([torch.ones(1), label]).bool()
+        panels = [rgb]
+        for scores in (rule_w, rule_p, rule_w + rule_p):
+            scores[~keep] = -1
+            pred = palette[scores.argmax(0).numpy()]
+            panels.append((0.45 * rgb + 0.55 * pred).astype(np.uint8))
+        gt = sample.gt_sem_seg.data[0].cpu().numpy()
+        panels.append(palette[np.where(gt == 255, 0, gt)])
+        names = ', '.join(classes[c + 1] for c in np.flatnonzero(label.numpy()))
+        for ax, panel, title in zip(row, panels, ('image: ' + names, 'M_W', 'M_P', 'M_final',
+                                                  'ground truth')):
+            ax.imshow(panel)
+            ax.set_title(title, fontsize=7)
+            ax.axis('off')
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+# ---------------------------------------------------------------------- main
+def _dataset(root: str, preset: dict, seed: int) -> dict:
+    """Generate the dataset unless ``root`` holds one of the same settings."""
+    settings = dict(num_train=preset['num_train'], num_eval_train=preset['num_eval_train'],
+                    num_val=preset['num_val'], seed=seed)
+    meta_path = osp.join(root, 'meta.json')
+    if osp.isfile(meta_path):
+        with open(meta_path) as f:
+            meta = json.load(f)
+        if meta.get('settings') == settings:
+            print_log(f'demo: using the dataset in {root}', logger='current')
+            return meta
+    print_log(f'demo: generating the shapes dataset in {root}', logger='current')
+    meta = generate_shapes_dataset(root, **settings)
+    meta.pop('ids')
+    meta['settings'] = settings
+    with open(meta_path, 'w') as f:
+        json.dump(meta, f, indent=1)
+    return meta
+
+
+def main(argv=None) -> dict:
+    args = parse_args(argv)
+    start = time.time()
+    preset = dict(PRESETS['quick' if args.quick else 'default'])
+    if args.cam_iters:
+        preset['cam_iters'] = args.cam_iters
+    if args.seg_iters:
+        preset['seg_iters'] = args.seg_iters
+    work_dir = osp.abspath(args.work_dir)
+    root = osp.abspath(args.data_root or osp.join(work_dir, 'data'))
+    os.makedirs(work_dir, exist_ok=True)
+    meta = _dataset(root, preset, seed=0)
+    assert tuple(meta['classes']) == SHAPES_CLASSES
+    variants = ['base', 'ibr', 'sfc'] if args.compare else ['sfc']
+    runs: Dict[str, List[dict]] = {v: [] for v in variants}
+    pipeline: Dict[str, List[float]] = {}
+    first_sfc = None
+    for seed in range(args.seed, args.seed + args.seeds):
+        for variant in variants:
+            run = _train_cam(variant, seed, root, work_dir, preset, meta)
+            run['seed'] = seed
+            if variant == 'sfc' and first_sfc is None:
+                first_sfc = run
+                out_dir = osp.join(work_dir, f'sfc_seed{seed}', 'pseudo_labels')
+                metrics = _pseudo_labels(run, root, out_dir, args.crf_workers)
+                pipeline.setdefault('pseudo_label', []).append(
+                    float(metrics['pseudo_label/mIoU']))
+                if not args.no_seg:
+                    seg = _train_segmenter(root, osp.join(out_dir, 'labels'),
+                                           osp.join(work_dir, f'deeplabv2_seed{seed}'), seed,
+                                           preset['seg_iters'])
+                    pipeline.setdefault('segmentation', []).append(float(seg['mIoU']))
+                _overlays(run, meta, osp.join(work_dir, 'overlays.png'))
+            run.pop('runner') if run is not first_sfc else None
+            runs[variant].append(run)
+    summary = _summary(runs, pipeline, meta)
+    summary['time_s'] = time.time() - start
+    summary['settings'] = dict(preset, quick=args.quick, seeds=args.seeds)
+    table = _format_tables(summary, meta)
+    print_log('\n' + table, logger='current')
+    with open(osp.join(work_dir, 'results.json'), 'w') as f:
+        json.dump(dict(summary, table=table), f, indent=1)
+    with open(osp.join(work_dir, 'results.txt'), 'w') as f:
+        f.write(table + '\n')
+    _plot(summary, meta, osp.join(work_dir, 'class_iou.png'))
+    print_log(f'demo: finished in {summary["time_s"] / 60:.1f} min; results in {work_dir}',
+              logger='current')
+    return summary
+
+
+if __name__ == '__main__':
+    main()
