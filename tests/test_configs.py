@@ -5,6 +5,7 @@ import os.path as osp
 
 import pytest
 from mmengine.config import Config
+from mmengine.utils import import_modules_from_strings
 from mmseg.registry import MODELS
 
 from conftest import REPO_ROOT
@@ -28,7 +29,10 @@ def drop_pretrained(cfg):
 @pytest.mark.parametrize('path', CONFIGS, ids=lambda p: osp.relpath(p, REPO_ROOT))
 def test_config_builds(path):
     cfg = Config.fromfile(path)
-    assert cfg.custom_imports == dict(imports=['mmsfc'], allow_failed_imports=False)
+    # mmsfc, plus mmpretrain's registry for configs with mmpretrain backbones
+    assert cfg.custom_imports.allow_failed_imports is False
+    assert cfg.custom_imports.imports in (['mmsfc'], ['mmsfc', 'mmpretrain.models'])
+    import_modules_from_strings(**cfg.custom_imports)
     assert cfg.default_scope == 'mmseg'
     model = MODELS.build(drop_pretrained(cfg.model.to_dict()))
     assert sum(p.numel() for p in model.parameters()) > 0

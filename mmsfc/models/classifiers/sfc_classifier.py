@@ -61,16 +61,42 @@ class SFCClassifier(BaseModel):
     ``M_W' + alpha * M_P'`` (``inference_map='final'``), ``M_W'`` (``'w'``) or
     ``M_P'`` (``'p'``), i.e. paper Table 6.
 
+    Backbone contract. The backbone returns a tuple or list of feature maps
+    ``F_1..F_n`` (any ``n >= 1``; a single tensor counts as ``n = 1``), each
+    of shape ``(N, C_i, h_i, w_i)``. An entry that is itself a tuple or list,
+    e.g. ``(featmap, cls_token)`` of some ViTs, contributes its first element,
+    which must be the map; token sequences ``(N, L, C)`` or pooled vectors
+    ``(N, C)`` are refused (mmpretrain's ``VisionTransformer`` needs
+    ``out_type='featmap'``, ``ConvNeXt`` ``gap_before_final_norm=False``).
+    The maps are used as follows:
+
+    - the **last** map ``F_n`` feeds the 1×1 classifier (``in_channels`` =
+      ``C_n``) and, with the image, the PCM guidance (``pcm.in_channels`` =
+      ``3 + C_n``);
+    - the **CAM grid** is the grid of ``F_n``: the CAM, ``M_W``, ``M_P``, the
+      valid-region mask and the seeds live on ``(h_n, w_n)``, i.e. the CAM
+      stride is the backbone's output stride at ``F_n`` (16 for ResNet-50
+      with strides (1, 2, 2, 1));
+    - **all** maps feed the prototype branch: side projection ``i`` reads
+      ``F_i`` **detached** (``prototype_head.in_channels[i]`` = ``C_i``, one
+      entry per map) and is resized bilinearly to the CAM grid.
+
+    Which maps the backbone returns (and so the CAM stride) is chosen in its
+    config (``out_indices``, ``strides``, a truncated ``arch``); channel
+    counts come from the config and are checked against the maps at every
+    forward, with an error naming the mismatch.
+
     Data samples carry their labels in the metainfo: ``cls_label``, a
     multi-hot array of shape ``(K,)`` over the foreground classes, and
     optionally ``valid_box = (top, bottom, left, right)``, the region of the
     input that holds the image (the rest is padding; defaults to all).
 
     Args:
-        backbone (dict): Backbone config; must return 4 stages whose last two
-            share the CAM grid (ResNet-50 with strides (1, 2, 2, 1)).
-        in_channels (int): Channels of the backbone's last stage, the input
-            of the 1×1 classifier (2048 for ResNet-50).
+        backbone (dict): Backbone config, e.g. mmseg's ``ResNet`` or
+            ``mmpretrain.X`` (with ``mmpretrain.models`` in
+            ``custom_imports``); see the contract above.
+        in_channels (int): Channels ``C_n`` of the backbone's last feature
+            map, the input of the 1×1 classifier (2048 for ResNet-50).
         num_classes (int): Classes including background, ``K + 1``.
         pcm (dict): :class:`SFCPCM` config.
         prototype_head (dict): :class:`SFCPrototypeHead` config.
@@ -147,8 +173,33 @@ class SFCClassifier(BaseModel):
         return outputs.logits, outputs.cam_w, outputs.cam_p
 
     def extract_feat(self, inputs: Tensor) -> Tuple[Tensor, ...]:
-        """Backbone stages, each of shape ``(N, C_i, h_i, w_i)``."""
-        return self.backbone(inputs)
+        """Backbone feature maps ``F_1..F_n``, each ``(N, C_i, h_i, w_i)``.
+
+        Reads the backbone's output as the class docstring describes and
+        checks that ``F_n`` has ``in_channels`` channels.
+        """
+        return self._feature_maps(self.backbone(inputs))
+
+    def _feature_maps(self, outputs: Union[Tensor, Sequence]) -> Tuple[Tensor, ...]:
+        """Normalise a backbone's output to a tuple of ``(N, C, h, w)`` maps."""
+        if isinstance(outputs, Tensor):
+            outputs = (outputs,)
+        if not isinstance(outputs, (tuple, list)) or len(outputs) == 0:
+            raise ValueError('SFCClassifier needs a backbone that returns a non-empty tuple '
+                             f'or list of feature maps, got {type(outputs).__name__}')
+        feats = tuple(out[0] if isinstance(out, (tuple, list)) and len(out) > 0 else out
+                      for out in outputs)
+        for index, feat in enumerate(feats):
+            if not isinstance(feat, Tensor) or feat.dim() != 4:
+                shape = tuple(feat.shape) if isinstance(feat, Tensor) else type(feat).__name__
+                raise ValueError(
+                    f'backbone output {index} is {shape}, but SFCClassifier needs feature '
+                    "maps (N, C, h, w) (mmpretrain VisionTransformer: out_type='featmap'; "
+                    'ConvNeXt: gap_before_final_norm=False)')
+        if feats[-1].shape[1] != self.classifier.in_channels:
+            raise ValueError(f'the last backbone feature map has {feats[-1].shape[1]} channels, '
+                             f'but SFCClassifier.in_channels is {self.classifier.in_channels}')
+        return feats
 
     def _forward_single_scale(self,
                               inputs: Tensor,

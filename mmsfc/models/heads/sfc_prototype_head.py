@@ -15,11 +15,12 @@ from ..utils.cam_ops import l2_normalize, masked_prototypes, prototype_cam, seed
 class SFCPrototypeHead(BaseModule):
     """Prototype branch of SFC (reference §2.4, paper Eq. 3-4).
 
-    Side projections ``L(F_1..F_4)``: one 1×1 conv without bias per backbone
-    stage on the **detached** stage output, each L2-normalised per pixel and
-    resized (bilinear, ``align_corners=False``) to the CAM grid, concatenated
-    into ``Phi`` of shape ``(N, sum(channels), h, w)``. Only the projections
-    are trained by this branch; the backbone never gets its gradient.
+    Side projections ``L(F_1..F_n)``: one 1×1 conv without bias per backbone
+    feature map (four ResNet stages in SFC; any number ``n >= 1`` here) on the
+    **detached** map, each L2-normalised per pixel and resized (bilinear,
+    ``align_corners=False``) to the CAM grid, concatenated into ``Phi`` of
+    shape ``(N, sum(channels), h, w)``. Only the projections are trained by
+    this branch; the backbone never gets its gradient.
 
     Seeds: argmax of ``M_W`` with the background multiplied by
     ``bg_seed_scale``, one-hot, times the mask. Prototypes are masked sums over
@@ -27,8 +28,10 @@ class SFCPrototypeHead(BaseModule):
     ``M_P = ReLU(cos(p_k, Phi))``. An empty seed gives a zero map.
 
     Args:
-        in_channels (Sequence[int]): Channels of the backbone stages.
-        channels (Sequence[int]): Output channels of each side projection.
+        in_channels (Sequence[int]): Channels ``C_i`` of the backbone's feature
+            maps, one entry per map (ResNet-50: (256, 512, 1024, 2048)).
+        channels (Sequence[int]): Output channels of each side projection,
+            as many entries as ``in_channels``.
         bg_seed_scale (float): Factor on the background score of the seeds.
         init_cfg (dict, optional): Initialisation config (PyTorch default
             init in the authors' code, hence None).
@@ -53,13 +56,18 @@ class SFCPrototypeHead(BaseModule):
         """Hierarchical features ``Phi``.
 
         Args:
-            feats (Sequence[Tensor]): Stage outputs, stage ``i`` of shape
-                ``(N, in_channels[i], h_i, w_i)``.
+            feats (Sequence[Tensor]): The backbone's feature maps, map ``i`` of
+                shape ``(N, in_channels[i], h_i, w_i)``.
             size (tuple[int, int]): The CAM grid ``(h, w)``.
 
         Returns:
             Tensor: ``Phi`` of shape ``(N, sum(channels), h, w)``.
         """
+        expected = [conv.in_channels for conv in self.side_convs]
+        got = [feat.shape[1] for feat in feats]
+        if got != expected:
+            raise ValueError(f'SFCPrototypeHead has side projections for in_channels={expected}, '
+                             f'but the backbone returned feature maps with channels {got}')
         sides = []
         for conv, feat in zip(self.side_convs, feats):
             side = l2_normalize(conv(feat.detach()))

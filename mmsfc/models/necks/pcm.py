@@ -13,8 +13,10 @@ from ..utils.cam_ops import NORM_EPS, l2_normalize
 class SFCPCM(BaseModule):
     """Pixel correlation module of SFC (reference §2.3, paper Eq. 2).
 
-    The guidance ``G = [resize(image), x4]`` is projected by a 1×1 convolution
-    without bias, L2-normalised per pixel, and turned into the affinity
+    The guidance ``G = [resize(image), F]``, with ``F`` the backbone feature
+    map that feeds the classifier (ResNet-50's last stage ``x4`` in SFC), is
+    projected by a 1×1 convolution without bias, L2-normalised per pixel, and
+    turned into the affinity
 
     ``S = ReLU(E^T E)``,  ``T[i, j] = S[i, j] / (sum_i S[i, j] + 1e-5)``,
 
@@ -23,8 +25,8 @@ class SFCPCM(BaseModule):
     projection, the CAM and the features. The output is not re-normalised.
 
     Args:
-        in_channels (int): Channels of the guidance, image (3) plus the
-            backbone's last stage. Defaults to ``3 + 2048``.
+        in_channels (int): Channels of the guidance, image (3) plus ``F``.
+            Defaults to ``3 + 2048`` (ResNet-50).
         channels (int): Channels of the projection. Defaults to 2048.
         num_steps (int): Propagation steps. Defaults to 2.
         init_cfg (dict, optional): Initialisation config. The authors use
@@ -47,12 +49,16 @@ class SFCPCM(BaseModule):
 
         Args:
             image (Tensor): Normalised image of shape ``(N, 3, H, W)``.
-            feat (Tensor): Last-stage features of shape ``(N, C, h, w)``.
+            feat (Tensor): Features ``F`` of shape ``(N, C, h, w)`` on the
+                CAM grid.
 
         Returns:
             Tensor: ``T`` of shape ``(N, hw, hw)``; ``T[:, i, j]`` is the weight
             of source pixel ``i`` in output pixel ``j``.
         """
+        if image.shape[1] + feat.shape[1] != self.proj.in_channels:
+            raise ValueError(f'SFCPCM.in_channels is {self.proj.in_channels}, but the guidance '
+                             f'has {image.shape[1]} image + {feat.shape[1]} feature channels')
         image = F.interpolate(
             image, size=feat.shape[2:], mode='bilinear', align_corners=True)
         embedding = l2_normalize(self.proj(torch.cat([image, feat], dim=1)))
@@ -66,7 +72,7 @@ class SFCPCM(BaseModule):
         Args:
             cam (Tensor): CAM of shape ``(N, K+1, h, w)``.
             image (Tensor): Normalised image of shape ``(N, 3, H, W)``.
-            feat (Tensor): Last-stage features of shape ``(N, C, h, w)``.
+            feat (Tensor): Features ``F`` of shape ``(N, C, h, w)``.
 
         Returns:
             Tensor: Refined CAM ``M_W`` of shape ``(N, K+1, h, w)``.
