@@ -36,5 +36,4 @@ mask_dataloader = dict(
         pipeline={{_base_.mask_pipeline}}))
 default_hooks = dict(logger=dict(interval=2))
 custom_hooks = [dict(type='CAMToPseudoLabelHook', mode='irn', out_dir=None,
-                     dataloader=mask_dataloader, eval_ann_file={{_base_.mask_eval_ann_file}},
-                     walk=dict(radius=5))]
+                     dataloader=mask_dataloader, eval_ann_file={{_base_.mask_eval_ann_file}})]
