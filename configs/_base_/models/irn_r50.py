@@ -1,4 +1,4 @@
-# IRN (stage 3, reference of SFC's train_irn.py): frozen, detached ResNet-50
+# IRN (stage 3, as in the authors' train_irn.py): frozen, detached ResNet-50
 # (conv1 stride 2, stages 1-4 strides 1, 2, 2, 1; BN statistics fixed) with the
 # GroupNorm edge and displacement branches on the stride-4 grid; affinity and
 # displacement losses over pairs within radius 10 of that grid.

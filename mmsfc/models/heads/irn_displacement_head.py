@@ -18,8 +18,8 @@ class IRNDisplacementHead(BaseModule):
     (4 and 5 upsampled x2), are fused at stride 8 and upsampled x2; features
     1-2 (stride 4) are added by concatenation and a 1x1 conv + GroupNorm +
     ReLU + 1x1 conv gives the 2-channel displacement ``(dy, dx)``. IRN uses
-    the field for instance masks only; SFC's semantic masks do not, but its
-    loss shapes the shared training (reference loss of IRN).
+    the field for instance masks only; SFC's semantic masks do not use it,
+    but it is trained jointly, as by the authors.
 
     Args:
         in_channels (Sequence[int]): Channels of the five features.

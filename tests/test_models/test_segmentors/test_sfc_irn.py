@@ -28,6 +28,21 @@ def test_backbone_is_frozen_and_predict_gives_edge_maps_on_the_stride4_grid():
     assert torch.all((edge > 0) & (edge < 1))
 
 
+def test_flip_averaged_edge_map_is_flip_equivariant():
+    cfg = Config.fromfile(TOY_IRN)
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model).eval()
+    image = torch.randint(0, 255, (3, 64, 64), dtype=torch.uint8)
+
+    def edge(img):
+        data = dict(inputs=[img], data_samples=[SegDataSample(metainfo=dict(img_shape=(64, 64)))])
+        return model.test_step(data)[0].edge_map.data
+
+    torch.testing.assert_close(edge(image.flip(-1)), edge(image).flip(-1))
+    model.test_cfg['flip'] = False
+    assert not torch.allclose(edge(image.flip(-1)), edge(image).flip(-1))
+
+
 def test_training_steps_reduce_the_loss_and_leave_the_backbone(toy_voc):
     cfg = Config.fromfile(TOY_IRN)
     cfg.train_dataloader.dataset.data_root = toy_voc
