@@ -90,6 +90,8 @@ def main(argv=None) -> None:
     cfg.load_from = None
     setup_cpu_distributed(cfg, args.launcher)
     if args.irn:  # before the long stage 2, so that a bad path fails at once
+        if args.no_store_cams:
+            raise SystemExit('error: --irn refines the stored CAMs; drop --no-store-cams')
         irn_model, walk = build_irn(*args.irn, args.launcher)
     runner = Runner.from_cfg(cfg)
     runner.load_checkpoint(args.checkpoint, map_location='cpu')
