@@ -6,6 +6,7 @@ import torch.nn.functional as F
 from mmengine.structures import PixelData
 from mmseg.models.segmentors.base import BaseSegmentor
 from mmseg.registry import MODELS
+from mmseg.structures import SegDataSample
 from mmseg.utils import ConfigType, OptConfigType, OptMultiConfig, SampleList
 from torch import Tensor
 
@@ -20,11 +21,11 @@ class SFCIRN(BaseSegmentor):
     with :class:`IRNAffinityDisplacementLoss` from stage 2's pseudo labels
     packed at stride 4 (``gt_sem_seg`` of shape ``(1, h, w)``).
 
-    ``predict`` gives the boundary map used by the random walk: the image is
-    padded (with 0 after normalisation) to ``test_cfg.pad_size`` (at least,
-    and to a multiple of 16), run with its horizontal flip, and
-    ``sigmoid((e + flip(e_flipped)) / 2)`` is cropped to
-    ``(ceil(H / 4), ceil(W / 4))``; it is stored in each sample's
+    ``predict`` gives the boundary map used by the random walk: the image and
+    its horizontal flip are padded on the right and bottom (with 0 after
+    normalisation) to ``test_cfg.pad_size`` (at least, and to a multiple of
+    16), both maps are cropped to ``(ceil(H / 4), ceil(W / 4))`` and the
+    result is ``sigmoid((e + flip(e_flipped)) / 2)``; it is stored in each sample's
     ``edge_map`` (``PixelData`` of shape ``(1, h, w)``). The authors pad to
     512 and would crop larger images; here a larger image is padded to its
     own size instead.
@@ -113,21 +114,24 @@ class SFCIRN(BaseSegmentor):
 
     @torch.no_grad()
     def predict(self, inputs: Tensor, data_samples: Optional[SampleList] = None) -> SampleList:
-        """Boundary maps (``edge_map``, ``(1, ceil(H/4), ceil(W/4))``) per sample."""
+        """Boundary maps (``edge_map``, ``(1, ceil(H/4), ceil(W/4))``) per sample.
+
+        The images of a batch share one size (``(N, 3, H, W)``, unpadded).
+        """
         height, width = inputs.shape[-2:]
         pad = max(self.test_cfg['pad_size'], 16 * -(-max(height, width) // 16))
-        padded = F.pad(inputs, [0, pad - width, 0, pad - height])
-        batch = torch.cat([padded, padded.flip(-1)]) if self.test_cfg['flip'] else padded
-        logits = self.encode_decode(batch, data_samples)[:, 0]
+        batch = torch.cat([inputs, inputs.flip(-1)]) if self.test_cfg['flip'] else inputs
+        # as the authors: the flipped image is padded on the right too, and its
+        # map is cropped to the grid before being flipped back
+        batch = F.pad(batch, [0, pad - width, 0, pad - height])
+        grid = (-(-height // 4), -(-width // 4))
+        logits = self.encode_decode(batch, data_samples)[:, 0, :grid[0], :grid[1]]
         if self.test_cfg['flip']:
             num = inputs.shape[0]
             logits = logits[:num] / 2 + logits[num:].flip(-1) / 2
         edges = torch.sigmoid(logits)
         if data_samples is None:
-            from mmseg.structures import SegDataSample
             data_samples = [SegDataSample() for _ in range(inputs.shape[0])]
         for sample, edge in zip(data_samples, edges):
-            img_h, img_w = sample.metainfo.get('img_shape', (height, width))
-            grid = (-(-img_h // 4), -(-img_w // 4))
-            sample.set_field(PixelData(data=edge[None, :grid[0], :grid[1]]), 'edge_map')
+            sample.set_field(PixelData(data=edge[None]), 'edge_map')
         return data_samples
