@@ -9,13 +9,22 @@ Example::
     python tools/make_pseudo_labels.py configs/sfc/sfc_r50_voc.py CKPT \\
         --split ImageSets/Segmentation/train_aug.txt --out-dir work_dirs/pseudo --nproc 8
     torchrun --nproc_per_node 4 tools/make_pseudo_labels.py CONFIG CKPT --launcher pytorch
+
+Stage 3 (after training IRN on the labels): ``--irn IRN_CONFIG IRN_CKPT`` also
+writes the IRN masks (``masks/<id>.png``) from the stored CAMs, with the walk
+settings of the IRN config's ``CAMToPseudoLabelHook`` (``mode='irn'``)::
+
+    python tools/make_pseudo_labels.py configs/sfc/sfc_r50_voc.py CKPT \\
+        --out-dir work_dirs/pseudo --irn configs/irn/irn_r50_voc.py IRN_CKPT
 """
 import argparse
 import os
 import os.path as osp
 
 from mmengine.config import Config, DictAction
-from mmengine.runner import Runner
+from mmengine.registry import init_default_scope
+from mmengine.runner import Runner, load_checkpoint
+from mmseg.registry import MODELS
 
 from mmsfc.engine import PseudoLabelGenerator, load_tool_config, setup_cpu_distributed
 from mmsfc.engine.hooks.cam_to_pseudo_label_hook import format_metrics
@@ -35,6 +44,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help='stream CAMs into the CRF without writing cams/')
     parser.add_argument('--no-eval', action='store_true', help='skip scoring')
     parser.add_argument('--show-dir', help='write CAM overlays and coloured labels here')
+    parser.add_argument('--irn', nargs=2, metavar=('IRN_CONFIG', 'IRN_CHECKPOINT'),
+                        help='stage 3: also write IRN masks (needs the stored CAMs)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override settings of the config')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
@@ -78,10 +89,33 @@ def main(argv=None) -> None:
     cfg.model.backbone.init_cfg = None
     cfg.load_from = None
     setup_cpu_distributed(cfg, args.launcher)
+    if args.irn:  # before the long stage 2, so that a bad path fails at once
+        if args.no_store_cams:
+            raise SystemExit('error: --irn refines the stored CAMs; drop --no-store-cams')
+        irn_model, walk = build_irn(*args.irn, args.launcher)
     runner = Runner.from_cfg(cfg)
     runner.load_checkpoint(args.checkpoint, map_location='cpu')
     metrics = PseudoLabelGenerator(**settings).run(runner.model)
     runner.logger.info(f'pseudo labels in {settings["out_dir"]}:\n{format_metrics(metrics)}')
+    if args.irn:
+        generator = PseudoLabelGenerator(**dict(settings, walk=walk))
+        metrics = generator.refine(irn_model.to(next(runner.model.parameters()).device))
+        runner.logger.info(f'IRN masks in {generator.mask_dir}:\n{format_metrics(metrics)}')
+
+
+def build_irn(config: str, checkpoint: str, launcher: str = 'none'):
+    """The IRN model of ``config`` with ``checkpoint``, and its walk settings."""
+    cfg = load_tool_config(config, launcher=launcher,
+                           required_files=[(checkpoint, 'IRN checkpoint')])
+    cfg.model.backbone.init_cfg = None
+    init_default_scope(cfg.get('default_scope', 'mmseg'))
+    model = MODELS.build(cfg.model)
+    load_checkpoint(model, checkpoint, map_location='cpu')
+    walk = {}
+    for hook in cfg.get('custom_hooks', []):
+        if hook.get('type') == 'CAMToPseudoLabelHook' and hook.get('mode') == 'irn':
+            walk = hook.get('walk') or {}
+    return model, walk
 
 
 if __name__ == '__main__':

@@ -42,6 +42,7 @@ from mmsfc.postprocess import (
     save_cams,
     save_label_png,
 )
+from mmsfc.postprocess.random_walk import RandomWalkParams, sfc_masks
 
 #: EXIF tag of the orientation; values 5-8 mean a 90-degree rotation.
 _EXIF_ORIENTATION = 0x0112
@@ -117,6 +118,13 @@ class PseudoLabelGenerator:
         show_dir (str, optional): Write CAM overlays and coloured pseudo labels
             of the first ``num_show`` images there.
         num_show (int): Images to visualise.
+        walk (dict, optional): :class:`RandomWalkParams` fields of stage 3
+            (:meth:`refine`).
+        mask_dir (str): Subdirectory of ``out_dir`` for stage 3's masks.
+
+    Stage 3 (:meth:`refine`) reads the stored ``cams/`` and an IRN model and
+    writes ``<mask_dir>/<id>.png`` (SFC's two random walks) with the same
+    guarantees (sharded, resumable, its own manifest) and scores them.
     """
 
     def __init__(self,
@@ -134,7 +142,9 @@ class PseudoLabelGenerator:
                  evaluate: bool = True,
                  eval_ann_file: Optional[str] = None,
                  show_dir: Optional[str] = None,
-                 num_show: int = 20) -> None:
+                 num_show: int = 20,
+                 walk: Optional[dict] = None,
+                 mask_dir: str = 'masks') -> None:
         self.out_dir = out_dir
         self.cam_dir = osp.join(out_dir, 'cams')
         self.label_dir = osp.join(out_dir, 'labels')
@@ -150,6 +160,8 @@ class PseudoLabelGenerator:
         self.eval_ann_file = eval_ann_file
         self.show_dir = show_dir
         self.num_show = num_show
+        self.walk = RandomWalkParams(**(walk or {}))
+        self.mask_dir = osp.join(out_dir, mask_dir)
 
     # ----------------------------------------------------------------- helpers
     def _paths(self, img_id: str):
@@ -410,3 +422,110 @@ class PseudoLabelGenerator:
                 heat = torch.from_numpy((cam_w[1:] + cam_p[1:]).max(axis=0, keepdims=True))
                 overlay = visualizer.draw_featmap(heat, image, channel_reduction='select_max')
                 mmcv.imwrite(mmcv.rgb2bgr(overlay), osp.join(self.show_dir, ids[idx] + '_cam.png'))
+
+    # ------------------------------------------------------- stage 3 (IRN)
+    def refine(self, irn_model) -> Dict[str, float]:
+        """Stage 3: IRN edge maps + stored CAMs → SFC's two-walk masks → mIoU.
+
+        Needs the ``cams/`` of stage 2 (run :meth:`run` first). Each rank
+        computes the edge maps (``irn_model.test_step``, e.g.
+        :class:`SFCIRN`) and walks of its share of the images and writes
+        ``<mask_dir>/<id>.png`` atomically; valid masks are skipped, and
+        ``<mask_dir>/manifest.json`` (IRN weights, walk settings, the CAMs'
+        manifest) refuses masks of another model or settings. The masks of
+        the images with a ground-truth mask are scored (``mask`` prefix).
+
+        Returns:
+            dict[str, float]: The metrics (all ranks).
+        """
+        dataset = self._build_dataset()
+        palette = dataset.metainfo['palette']
+        ids = [_img_id(dataset.get_data_info(i)) for i in range(len(dataset))]
+        mine = self._my_share(range(len(ids)))
+        missing = [self._paths(ids[i])[0] for i in mine
+                   if not is_valid_cam_file(self._paths(ids[i])[0])]
+        if missing:
+            raise FileNotFoundError(
+                f'IRN masks need the CAMs of stage 2: {len(missing)} missing or invalid, '
+                f'e.g. {missing[0]}; run stage 2 into {self.out_dir} first')
+        manifest = self._mask_manifest(irn_model, dataset)
+        manifest_path = osp.join(self.mask_dir, 'manifest.json')
+        if is_main_process():
+            for path in glob.glob(osp.join(self.mask_dir, '*.tmp.*')):
+                os.remove(path)
+            if not osp.isfile(manifest_path):
+                os.makedirs(self.mask_dir, exist_ok=True)
+                with open(manifest_path + '.tmp', 'w') as f:
+                    json.dump(manifest, f, indent=1)
+                os.replace(manifest_path + '.tmp', manifest_path)
+        barrier()
+        with open(manifest_path) as f:
+            existing = json.load(f)
+        if existing != manifest:
+            differing = sorted(k for k in manifest if existing.get(k) != manifest[k])
+            raise ValueError(
+                f'{self.mask_dir} holds masks of another IRN model or settings (differing: '
+                f'{", ".join(differing)}; see {manifest_path}); choose another out_dir or '
+                'remove it')
+        todo = [i for i in mine if not is_valid_label_png(self._mask_path(ids[i]))]
+        print_log(f'IRN masks: {len(ids)} images, {len(todo)} to refine on this rank',
+                  logger='current')
+        self._refine_loop(irn_model, dataset, todo, palette)
+        barrier()
+        if not self.evaluate:
+            return {}
+        return self._score_masks(dataset, ids, self._eval_indices(dataset, ids))
+
+    def _mask_path(self, img_id: str) -> str:
+        return osp.join(self.mask_dir, img_id + '.png')
+
+    def _mask_manifest(self, irn_model, dataset) -> dict:
+        """IRN weights and test settings, walk settings, classes, the CAMs' manifest."""
+        manifest = self._manifest(irn_model, dataset)
+        manifest.pop('crf')
+        manifest['walk'] = asdict(self.walk)
+        cam_manifest = osp.join(self.out_dir, 'manifest.json')
+        if osp.isfile(cam_manifest):
+            with open(cam_manifest) as f:
+                manifest['cams'] = json.load(f)
+        return manifest
+
+    @torch.no_grad()
+    def _refine_loop(self, irn_model, dataset, todo: List[int], palette) -> None:
+        """Edge maps and walks of ``todo`` (this rank's share), written as PNGs."""
+        if not todo:
+            return
+        module = irn_model.module if is_model_wrapper(irn_model) else irn_model
+        was_training = module.training
+        module.eval()
+        loader = DataLoader(Subset(dataset, todo),
+                            batch_sampler=self._same_size_batches(dataset, todo),
+                            num_workers=self.dataloader_cfg.get('num_workers', 0),
+                            collate_fn=pseudo_collate)
+        progress = ProgressBar(len(loader)) if is_main_process() else None
+        for data in loader:
+            for sample in irn_model.test_step(data):
+                img_id = _img_id(sample.metainfo)
+                keys, cam_w, cam_p = load_cams(self._paths(img_id)[0])
+                label = sfc_masks(keys, cam_w, cam_p, sample.edge_map.data[0], self.walk)
+                save_label_png(self._mask_path(img_id), label, palette)
+            if progress is not None:
+                progress.update()
+        module.train(was_training)
+
+    def _score_masks(self, dataset, ids: List[str], indices: List[int]) -> Dict[str, float]:
+        """mIoU of the masks (255 counted as background), sharded over ranks."""
+        if not indices:
+            print_log('IRN masks: no image with a ground-truth mask to score', logger='current')
+            return {}
+        evaluator = Evaluator(dict(type='IoUMetric', iou_metrics=['mIoU'], prefix='mask'))
+        evaluator.dataset_meta = dataset.metainfo
+        for idx in self._my_share(indices):
+            info = dataset.get_data_info(idx)
+            label = load_label_png(self._mask_path(ids[idx])).astype(np.int64)
+            label[label == UNCERTAIN] = 0
+            sample = SegDataSample(metainfo=dict(img_path=info['img_path']))
+            sample.gt_sem_seg = PixelData(data=self._load_gt(info))
+            sample.pred_sem_seg = PixelData(data=torch.from_numpy(label)[None])
+            evaluator.process([sample])
+        return evaluator.evaluate(len(indices))

@@ -8,9 +8,20 @@ from .files import (
                   save_cams,
                   save_label_png,
 )
+from .path_index import PathIndex, get_path_index, search_destinations, search_paths
+from .random_walk import (
+                  RandomWalkParams,
+                  affinity_labels,
+                  edge_to_affinity,
+                  propagate,
+                  sfc_masks,
+                  sparse_transition,
+)
 
 __all__ = [
     'CRFParams', 'DEEPLAB_CRF', 'UNCERTAIN', 'cams_to_crf_label', 'crf_labels',
     'crf_probabilities', 'is_valid_cam_file',
-    'is_valid_label_png', 'load_cams', 'load_label_png', 'save_cams', 'save_label_png'
+    'is_valid_label_png', 'load_cams', 'load_label_png', 'save_cams', 'save_label_png',
+    'PathIndex', 'get_path_index', 'search_destinations', 'search_paths', 'RandomWalkParams',
+    'affinity_labels', 'edge_to_affinity', 'propagate', 'sfc_masks', 'sparse_transition'
 ]

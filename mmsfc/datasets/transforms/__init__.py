@@ -1,5 +1,7 @@
 # Copyright (c) mmsfc contributors. All rights reserved.
+from .downscale_seg_map import SFCDownscaleSegMap
 from .random_paste_crop import SFCRandomPasteCrop
+from .random_rescale import SFCRandomRescale
 from .random_resize_long import SFCRandomResizeLong
 
-__all__ = ['SFCRandomPasteCrop', 'SFCRandomResizeLong']
+__all__ = ['SFCDownscaleSegMap', 'SFCRandomPasteCrop', 'SFCRandomRescale', 'SFCRandomResizeLong']

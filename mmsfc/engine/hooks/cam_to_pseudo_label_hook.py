@@ -27,13 +27,19 @@ class CAMToPseudoLabelHook(Hook):
             to the config's ``test_dataloader``.
         **kwargs: Other :class:`PseudoLabelGenerator` arguments (``crf``,
             ``crf_alpha``, ``nproc``, ``cam_metric``, ``eval_ann_file``,
-            ``show_dir``, ...).
+            ``show_dir``, ``walk``, ...).
+        mode (str): ``'cam'`` (after CAM training: CAMs, CRF labels) or
+            ``'irn'`` (after IRN training: stage 3 masks from the CAMs stored
+            in ``out_dir`` and the trained IRN, :meth:`PseudoLabelGenerator.refine`).
     """
 
     priority = 'LOW'
 
     def __init__(self, out_dir: Optional[str] = None, dataloader: Optional[dict] = None,
-                 **kwargs) -> None:
+                 mode: str = 'cam', **kwargs) -> None:
+        if mode not in ('cam', 'irn'):
+            raise ValueError(f"mode must be 'cam' or 'irn', got {mode!r}")
+        self.mode = mode
         self.out_dir = out_dir
         self.dataloader = dataloader
         self.kwargs = kwargs
@@ -46,5 +52,8 @@ class CAMToPseudoLabelHook(Hook):
                                                                           self.out_dir)
         dataloader = self.dataloader or runner.cfg.test_dataloader
         generator = PseudoLabelGenerator(out_dir, dataloader, **self.kwargs)
-        metrics = generator.run(runner.model)
+        if self.mode == 'irn':
+            metrics = generator.refine(runner.model)
+        else:
+            metrics = generator.run(runner.model)
         runner.logger.info(f'pseudo labels in {out_dir}:\n{format_metrics(metrics)}')
