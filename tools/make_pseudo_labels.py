@@ -17,7 +17,12 @@ import os.path as osp
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
-from mmsfc.engine import PseudoLabelGenerator, load_tool_config, setup_cpu_distributed
+from mmsfc.engine import (
+    PseudoLabelGenerator,
+    load_tool_config,
+    setup_cpu_distributed,
+    trusted_local_checkpoints,
+)
 from mmsfc.engine.hooks.cam_to_pseudo_label_hook import format_metrics
 
 
@@ -79,7 +84,8 @@ def main(argv=None) -> None:
     cfg.load_from = None
     setup_cpu_distributed(cfg, args.launcher)
     runner = Runner.from_cfg(cfg)
-    runner.load_checkpoint(args.checkpoint, map_location='cpu')
+    with trusted_local_checkpoints():
+        runner.load_checkpoint(args.checkpoint, map_location='cpu')
     metrics = PseudoLabelGenerator(**settings).run(runner.model)
     runner.logger.info(f'pseudo labels in {settings["out_dir"]}:\n{format_metrics(metrics)}')
 

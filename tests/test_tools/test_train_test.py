@@ -192,3 +192,21 @@ def test_dist_test_and_pseudo_labels_with_two_processes(toy_voc, tmp_path):
         with open(osp.join(single, 'labels', name), 'rb') as a, \
                 open(osp.join(double, 'labels', name), 'rb') as b:
             assert a.read() == b.read(), name
+
+
+def test_test_tool_warns_when_checkpoint_keys_do_not_match(toy_voc, tmp_path):
+    """A checkpoint under other key names loads nothing: the log says how much matched."""
+    from mmengine.config import Config
+    from mmseg.registry import MODELS
+    cfg = Config.fromfile(TOY_CONFIG)
+    cfg.model.backbone.init_cfg = None
+    state = MODELS.build(cfg.model).state_dict()
+    ckpt = str(tmp_path / 'renamed.pth')
+    renamed = {('resnet.' + k if k.startswith('backbone.') else k): v for k, v in state.items()}
+    torch.save(dict(state_dict=renamed), ckpt)
+    num_backbone = sum(k.startswith('backbone.') for k in state)
+    load_tool('test').main([TOY_CONFIG, ckpt, '--work-dir', str(tmp_path / 'test'),
+                            *data_options(toy_voc, 'experiment_name=renamed')])
+    log = newest_log(str(tmp_path / 'test'))
+    matched = len(state) - num_backbone
+    assert f'CHECKPOINT MISMATCH: only {matched} of {len(state)} model tensors' in log

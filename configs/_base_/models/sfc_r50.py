@@ -25,7 +25,12 @@ model = dict(
         norm_eval=True,
         frozen_stages=2,
         contract_dilation=False,
-        # torchvision's ImageNet V1 weights (resnet50-19c8e357), as the authors.
+        # torchvision://resnet50 resolves (mmengine 0.10.7, its
+        # hub/torchvision_0.12.json) to resnet50-0676ba61.pth, torchvision's
+        # ResNet50_Weights.IMAGENET1K_V1 (not the V2 default resnet50-11ad3fa6).
+        # The authors load resnet50-19c8e357.pth, the original V1 release with
+        # the same reported accuracy (76.13); that the two files hold the same
+        # tensors has not been verified here.
         init_cfg=dict(type='Pretrained', checkpoint='torchvision://resnet50')),
     pcm=dict(type='SFCPCM', in_channels=3 + 2048, channels=2048, num_steps=2),
     prototype_head=dict(
