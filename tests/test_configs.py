@@ -55,3 +55,23 @@ def test_reference_schedule():
     assert dict(type='DistributionCoefficientHook') in cfg.custom_hooks
     momentum = Config.fromfile(osp.join(REPO_ROOT, 'configs/sfc/sfc_r50_voc_momentum0.9.py'))
     assert momentum.optim_wrapper.optimizer.momentum == 0.9
+
+
+def test_gt_selected_config_is_the_authors_selection():
+    cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs/sfc/sfc_r50_voc_gt-selected.py'))
+    assert cfg.train_cfg.val_interval == 300
+    assert cfg.default_hooks.checkpoint.save_best == 'mIoU_w_plus_p'
+    assert cfg.default_hooks.checkpoint.rule == 'greater'
+    assert {'w', 'p'} <= set(cfg.val_evaluator.maps)  # the metric emits mIoU_w_plus_p
+    assert cfg.model.test_cfg.scales == (1.0, ) and cfg.model.test_cfg.flip is False
+    assert cfg.val_dataloader.dataset.ann_file == 'ImageSets/Segmentation/train.txt'
+
+
+def test_ablations_report_what_the_paper_reports():
+    """Table 4: Base and I report M_W (the metric's mIoU follows inference_map)."""
+    for name in ('sfc_r50_voc_base.py', 'sfc_r50_voc_ibr-only.py'):
+        cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs/sfc', name))
+        assert cfg.model.test_cfg.inference_map == 'w', name
+    for name in ('sfc_r50_voc_no-loss-p.py', 'sfc_r50_voc_no-loss-w.py', 'sfc_r50_voc_no-ibr.py'):
+        cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs/sfc', name))
+        assert cfg.model.test_cfg.inference_map == 'final', name

@@ -210,3 +210,15 @@ def test_test_tool_warns_when_checkpoint_keys_do_not_match(toy_voc, tmp_path):
     log = newest_log(str(tmp_path / 'test'))
     matched = len(state) - num_backbone
     assert f'CHECKPOINT MISMATCH: only {matched} of {len(state)} model tensors' in log
+
+
+def test_gt_selected_checkpoint_by_w_plus_p(toy_voc, tmp_path):
+    """save_best on the sum mIoU(M_W) + mIoU(M_P), as sfc_r50_voc_gt-selected.py."""
+    work_dir = str(tmp_path / 'best')
+    load_tool('train').main([TOY_CONFIG, '--work-dir', work_dir, *data_options(
+        toy_voc, 'train_cfg.max_iters=4', 'train_cfg.val_interval=2',
+        'default_hooks.checkpoint.save_best=mIoU_w_plus_p',
+        'default_hooks.checkpoint.rule=greater', 'experiment_name=best')])
+    assert glob.glob(osp.join(work_dir, 'best_mIoU_w_plus_p_iter_*.pth'))
+    log = newest_log(work_dir)
+    assert len(re.findall(r'mIoU_w_plus_p: \d', log)) == 2
