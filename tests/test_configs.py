@@ -36,8 +36,8 @@ def test_config_builds(path):
         # the MSDW loss cannot run without the training set's class counts
         hooks = [hook.type for hook in cfg.get('custom_hooks', [])]
         assert 'DistributionCoefficientHook' in hooks, path
-        assert cfg.train_dataloader.batch_sampler is None or \
-            cfg.train_dataloader.batch_sampler.type == 'IBRBatchSampler'
+        # the batch is a total over processes only through IBRBatchSampler
+        assert cfg.train_dataloader.batch_sampler.type == 'IBRBatchSampler', path
 
 
 def test_reference_schedule():

@@ -117,6 +117,8 @@ def test_dist_train_two_processes_on_cpu(toy_voc, tmp_path):
     assert 'Distributed training: True' in log and 'GPU number: 2' in log
     # 8 validation images over 2 ranks: 4 iterations each
     assert 'Iter(val) [4/4]' in log
+    # the toy batch, 4 + 2 IBR, is the total over both processes; DC's N_IBR follows it
+    assert 'N_IBR = 2 (2 re-sampled images per step)' in log
 
 
 def test_missing_config_is_a_one_line_error(tmp_path):
