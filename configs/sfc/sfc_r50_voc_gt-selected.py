@@ -7,5 +7,4 @@
 _base_ = './sfc_r50_voc.py'
 model = dict(test_cfg=dict(scales=(1.0, ), flip=False))
 train_cfg = dict(val_interval=300)
-default_hooks = dict(
-    checkpoint=dict(save_best='mIoU_w_plus_p', rule='greater', max_keep_ckpts=1))
+default_hooks = dict(checkpoint=dict(save_best='mIoU_w_plus_p', rule='greater'))
