@@ -1,5 +1,5 @@
 # Copyright (c) mmsfc contributors. All rights reserved.
-"""Install mmsfc. The heavy stack is installed by ``tools/install.sh``."""
+"""Install mmsfc. The pinned stack is installed by ``tools/install.sh``."""
 import os.path as osp
 import re
 
@@ -16,15 +16,25 @@ def read_version() -> str:
     return match.group(1)
 
 
-def read_requirements(path: str = 'requirements.txt') -> list:
-    """Requirement lines of ``path`` without comments or blank lines."""
-    requirements = []
-    with open(osp.join(HERE, path), encoding='utf-8') as f:
-        for line in f:
-            line = line.split('#', 1)[0].strip()
-            if line:
-                requirements.append(line)
-    return requirements
+#: Package metadata: ranges, so that installing mmsfc keeps a user's own
+#: (e.g. CUDA) torch and OpenMMLab stack. requirements.txt pins the versions
+#: tools/install.sh installs and the tests run with; each pin lies in its range
+#: (tests/test_setup.py checks it).
+INSTALL_REQUIRES = [
+    'torch>=2.0',
+    'torchvision>=0.15',
+    'numpy>=1.24',
+    'opencv-python>=4.5',
+    'mmengine>=0.10,<1.0',
+    'mmcv>=2.0,<2.2',  # mmsegmentation 1.2 refuses mmcv >= 2.2
+    'mmsegmentation>=1.2,<1.3',
+    'mmpretrain>=1.0,<2.0',
+    'ftfy',
+    'regex',
+    'pydensecrf2>=1.1',
+    'pycocotools>=2.0',
+    'scipy',
+]
 
 
 setup(
@@ -36,7 +46,7 @@ setup(
     long_description_content_type='text/markdown',
     license='Apache License 2.0',
     packages=find_packages(exclude=('configs', 'tools', 'tests')),
-    python_requires='>=3.11',  # the pinned numpy 2.4
-    install_requires=read_requirements(),
+    python_requires='>=3.11',  # the only Python the pinned stack is tested with
+    install_requires=INSTALL_REQUIRES,
     zip_safe=False,
 )

@@ -26,7 +26,12 @@ from mmengine.registry import init_default_scope
 from mmengine.runner import Runner, load_checkpoint
 from mmseg.registry import MODELS
 
-from mmsfc.engine import PseudoLabelGenerator, load_tool_config, setup_cpu_distributed
+from mmsfc.engine import (
+    PseudoLabelGenerator,
+    load_tool_config,
+    setup_cpu_distributed,
+    trusted_local_checkpoints,
+)
 from mmsfc.engine.hooks.cam_to_pseudo_label_hook import format_metrics
 
 
@@ -94,7 +99,8 @@ def main(argv=None) -> None:
             raise SystemExit('error: --irn refines the stored CAMs; drop --no-store-cams')
         irn_model, walk = build_irn(*args.irn, args.launcher)
     runner = Runner.from_cfg(cfg)
-    runner.load_checkpoint(args.checkpoint, map_location='cpu')
+    with trusted_local_checkpoints():
+        runner.load_checkpoint(args.checkpoint, map_location='cpu')
     metrics = PseudoLabelGenerator(**settings).run(runner.model)
     runner.logger.info(f'pseudo labels in {settings["out_dir"]}:\n{format_metrics(metrics)}')
     if args.irn:

@@ -16,7 +16,7 @@ import sys
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
-from mmsfc.engine import load_tool_config, setup_cpu_distributed
+from mmsfc.engine import load_tool_config, setup_cpu_distributed, trusted_local_checkpoints
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -88,7 +88,8 @@ def main(argv=None) -> None:
     cfg = build_config(args)
     setup_cpu_distributed(cfg, args.launcher)
     runner = Runner.from_cfg(cfg)
-    runner.test()
+    with trusted_local_checkpoints():  # the local checkpoint under test
+        runner.test()
 
 
 if __name__ == '__main__':

@@ -15,7 +15,7 @@ from mmengine.config import Config, DictAction
 from mmengine.logging import print_log
 from mmengine.runner import Runner
 
-from mmsfc.engine import load_tool_config, setup_cpu_distributed
+from mmsfc.engine import load_tool_config, setup_cpu_distributed, trusted_local_checkpoints
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -64,7 +64,8 @@ def main(argv=None) -> None:
     cfg = build_config(args)
     setup_cpu_distributed(cfg, args.launcher)
     runner = Runner.from_cfg(cfg)
-    runner.train()
+    with trusted_local_checkpoints():  # resume / load_from of local files
+        runner.train()
 
 
 if __name__ == '__main__':

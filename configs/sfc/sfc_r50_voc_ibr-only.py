@@ -1,6 +1,8 @@
-# Ablation (paper Table 4, I): IBR without the consistency losses (M_W only).
-# f9 and the prototype branch get no gradient, hence find_unused_parameters;
-# reference §8.1(11): the paper does not say how Base/I trained PCM.
+# Ablation (paper Table 4, I): IBR without the consistency losses. Reports M_W
+# as the paper's caption says: inference_map='w', and SFCCAMMetric's headline
+# mIoU follows the model's inference map. f9 and the prototype branch get no
+# gradient, hence find_unused_parameters; the paper does not say how Base/I
+# trained PCM (docs/method_notes.md).
 _base_ = './sfc_r50_voc.py'
 model = dict(loss_msdw=dict(loss_weight_p=0.0, loss_weight_w=0.0),
              test_cfg=dict(inference_map='w'))

@@ -1,5 +1,6 @@
-# Ablation (paper Table 4, II): L_DW^P + L_DW^W without IBR. DC keeps the
-# default N = N_IBR * C_IBR * N_iter / |C| (the paper does not say otherwise);
-# model.loss_msdw.n_ibr=0 is the alternative without re-sampled images.
+# Ablation (paper Table 4, II): L_DW^P + L_DW^W without IBR. IBRBatchSampler
+# without re-sampling keeps the batch a total over GPUs; DC's N follows the
+# images really re-sampled, N = 0 (custom_hooks.0.n_ibr=4 gives the default
+# N = N_IBR * C_IBR * N_iter / |C| instead; the paper does not say which).
 _base_ = './sfc_r50_voc.py'
-train_dataloader = dict(batch_sampler=None)
+train_dataloader = dict(batch_sampler=dict(num_resampled=0))

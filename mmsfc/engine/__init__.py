@@ -1,11 +1,17 @@
 # Copyright (c) mmsfc contributors. All rights reserved.
-from .checkpoint import load_from_local_trusted, register_checkpoint_loader
+from .checkpoint import (
+                         add_checkpoint_match_hook,
+                         count_matching_tensors,
+                         load_from_local_trusted,
+                         trusted_local_checkpoints,
+)
 from .distributed import SFCDistributedDataParallel, setup_cpu_distributed
 from .hooks import *  # noqa: F401,F403
 from .pseudo_labels import PseudoLabelGenerator
 from .tool_config import load_tool_config
 
 __all__ = [
-    'PseudoLabelGenerator', 'SFCDistributedDataParallel', 'load_from_local_trusted',
-    'load_tool_config', 'register_checkpoint_loader', 'setup_cpu_distributed'
+    'PseudoLabelGenerator', 'SFCDistributedDataParallel', 'add_checkpoint_match_hook',
+    'count_matching_tensors', 'load_from_local_trusted', 'load_tool_config',
+    'setup_cpu_distributed', 'trusted_local_checkpoints'
 ]

@@ -6,6 +6,8 @@ from typing import Iterable, Optional, Tuple
 
 from mmengine.config import Config
 
+from .checkpoint import add_checkpoint_match_hook
+
 
 def load_tool_config(config: str,
                      cfg_options: Optional[dict] = None,
@@ -17,7 +19,9 @@ def load_tool_config(config: str,
     Exits with ``error: <what> file not found: <path>`` (no traceback) when
     the config or a ``(path, what)`` of ``required_files`` is missing. Then
     applies ``cfg_options``, sets the launcher, and the work directory by
-    priority: ``work_dir`` > the config's > ``./work_dirs/<config name>``.
+    priority: ``work_dir`` > the config's > ``./work_dirs/<config name>``, and
+    adds a ``CheckpointMatchHook`` (a warning when a loaded checkpoint lacks
+    model tensors).
     """
     for path, what in [(config, 'config'), *required_files]:
         if not osp.isfile(path):
@@ -30,4 +34,4 @@ def load_tool_config(config: str,
         cfg.work_dir = work_dir
     elif cfg.get('work_dir', None) is None:
         cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(config))[0])
-    return cfg
+    return add_checkpoint_match_hook(cfg)

@@ -47,3 +47,45 @@ def test_output_dir_writes_palette_pngs(tmp_path):
     metric.process({}, [data])
     from mmsfc.postprocess import load_label_png
     assert load_label_png(str(tmp_path / '2007_000032.png')).tolist() == [[0, 2], [1, 1]]
+
+
+def predicted_samples(model, inference_map, alpha=1.0):
+    """Two random images through the tiny SFC model, as the val loop passes them."""
+    from mmengine.structures import PixelData
+    from mmseg.structures import SegDataSample
+    model.eval()
+    model.test_cfg.update(scales=(1.0, ), flip=False, inference_map=inference_map, alpha=alpha)
+    torch.manual_seed(1)
+    samples = []
+    for label in ([1, 0, 1, 0], [0, 1, 0, 0]):
+        sample = SegDataSample(metainfo=dict(cls_label=label, img_shape=(32, 32),
+                                             ori_shape=(32, 32)))
+        sample.gt_sem_seg = PixelData(data=torch.randint(0, 5, (1, 32, 32)))
+        samples.append(sample)
+    with torch.no_grad():
+        return [s.to_dict() for s in model.predict(torch.randn(2, 3, 32, 32), samples)]
+
+
+@pytest.mark.parametrize('inference_map', ['w', 'p', 'final'])
+def test_headline_follows_the_models_inference_map(tiny_model, inference_map):
+    samples = predicted_samples(tiny_model, inference_map)
+    metric = SFCCAMMetric(maps=('final', 'w', 'p'), alpha=1.0)
+    metric.dataset_meta = dict(classes=('background', 'a', 'b', 'c', 'd'))
+    metric.process({}, samples)
+    scores = metric.compute_metrics(metric.results)
+    assert scores['mIoU'] == scores[f'mIoU_{inference_map}']
+    assert len({scores['mIoU_final'], scores['mIoU_w'], scores['mIoU_p']}) > 1  # distinguishable
+    assert scores['mIoU_w_plus_p'] == pytest.approx(scores['mIoU_w'] + scores['mIoU_p'])
+    # a headline map outside `maps` is scored as well
+    metric = SFCCAMMetric(maps=('final', ), alpha=1.0)
+    metric.dataset_meta = dict(classes=('background', 'a', 'b', 'c', 'd'))
+    metric.process({}, samples)
+    assert metric.compute_metrics(metric.results)['mIoU'] == scores['mIoU']
+
+
+def test_seg_logits_of_another_alpha_are_an_error(tiny_model):
+    samples = predicted_samples(tiny_model, 'final', alpha=0.5)
+    metric = SFCCAMMetric(alpha=1.0)
+    metric.dataset_meta = dict(classes=('background', 'a', 'b', 'c', 'd'))
+    with pytest.raises(ValueError, match='alpha=1.0'):
+        metric.process({}, samples)

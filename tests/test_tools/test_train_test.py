@@ -117,6 +117,8 @@ def test_dist_train_two_processes_on_cpu(toy_voc, tmp_path):
     assert 'Distributed training: True' in log and 'GPU number: 2' in log
     # 8 validation images over 2 ranks: 4 iterations each
     assert 'Iter(val) [4/4]' in log
+    # the toy batch, 4 + 2 IBR, is the total over both processes; DC's N_IBR follows it
+    assert 'N_IBR = 2 (2 re-sampled images per step)' in log
 
 
 def test_missing_config_is_a_one_line_error(tmp_path):
@@ -192,3 +194,33 @@ def test_dist_test_and_pseudo_labels_with_two_processes(toy_voc, tmp_path):
         with open(osp.join(single, 'labels', name), 'rb') as a, \
                 open(osp.join(double, 'labels', name), 'rb') as b:
             assert a.read() == b.read(), name
+
+
+def test_test_tool_warns_when_checkpoint_keys_do_not_match(toy_voc, tmp_path):
+    """A checkpoint under other key names loads nothing: the log says how much matched."""
+    from mmengine.config import Config
+    from mmseg.registry import MODELS
+    cfg = Config.fromfile(TOY_CONFIG)
+    cfg.model.backbone.init_cfg = None
+    state = MODELS.build(cfg.model).state_dict()
+    ckpt = str(tmp_path / 'renamed.pth')
+    renamed = {('resnet.' + k if k.startswith('backbone.') else k): v for k, v in state.items()}
+    torch.save(dict(state_dict=renamed), ckpt)
+    num_backbone = sum(k.startswith('backbone.') for k in state)
+    load_tool('test').main([TOY_CONFIG, ckpt, '--work-dir', str(tmp_path / 'test'),
+                            *data_options(toy_voc, 'experiment_name=renamed')])
+    log = newest_log(str(tmp_path / 'test'))
+    matched = len(state) - num_backbone
+    assert f'CHECKPOINT MISMATCH: only {matched} of {len(state)} model tensors' in log
+
+
+def test_gt_selected_checkpoint_by_w_plus_p(toy_voc, tmp_path):
+    """save_best on the sum mIoU(M_W) + mIoU(M_P), as sfc_r50_voc_gt-selected.py."""
+    work_dir = str(tmp_path / 'best')
+    load_tool('train').main([TOY_CONFIG, '--work-dir', work_dir, *data_options(
+        toy_voc, 'train_cfg.max_iters=4', 'train_cfg.val_interval=2',
+        'default_hooks.checkpoint.save_best=mIoU_w_plus_p',
+        'default_hooks.checkpoint.rule=greater', 'experiment_name=best')])
+    assert glob.glob(osp.join(work_dir, 'best_mIoU_w_plus_p_iter_*.pth'))
+    log = newest_log(work_dir)
+    assert len(re.findall(r'mIoU_w_plus_p: \d', log)) == 2

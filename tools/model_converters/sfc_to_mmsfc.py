@@ -14,9 +14,11 @@ authors' key           mmsfc key
 ``side{i}.weight``     ``prototype_head.side_convs.{i-1}.weight``
 =====================  ==========================================
 
-The result is compared with the state dict of the model built from
-``--config``; unknown or missing keys are reported by name and nothing is
-written. Example::
+The source is the authors' ``{'net': state_dict}`` (as their training script
+saves it), a ``state_dict`` / ``model`` wrapper or a bare state dict, with or
+without a ``module.`` prefix. The result is compared with the state dict of
+the model built from ``--config``; unknown or missing keys are reported by
+name and nothing is written. Example::
 
     python tools/model_converters/sfc_to_mmsfc.py final.pth sfc_r50_voc_converted.pth
     python tools/test.py configs/sfc/sfc_r50_voc.py sfc_r50_voc_converted.pth
@@ -72,6 +74,19 @@ def convert(state_dict: Dict[str, torch.Tensor]) -> Tuple[OrderedDict, List[str]
     return converted, unknown
 
 
+def source_state_dict(checkpoint: dict) -> Dict[str, torch.Tensor]:
+    """The state dict inside a checkpoint.
+
+    The authors' training script saves ``{'net': state_dict}``; other
+    trainers use ``state_dict`` or ``model``; a bare state dict is returned
+    as is.
+    """
+    for field in ('net', 'state_dict', 'model'):
+        if isinstance(checkpoint, dict) and isinstance(checkpoint.get(field), dict):
+            return checkpoint[field]
+    return checkpoint
+
+
 def expected_state(config: str) -> Dict[str, torch.Tensor]:
     cfg = Config.fromfile(config)
     init_default_scope(cfg.get('default_scope', 'mmseg'))
@@ -90,11 +105,7 @@ def main(argv=None) -> int:
         print(f'error: checkpoint not found: {args.src}', file=sys.stderr)
         return 1
     checkpoint = torch.load(args.src, map_location='cpu', weights_only=False)
-    state = checkpoint
-    for field in ('state_dict', 'model'):
-        if isinstance(state, dict) and isinstance(state.get(field), dict):
-            state = state[field]
-    converted, unknown = convert(state)
+    converted, unknown = convert(source_state_dict(checkpoint))
     expected = expected_state(args.config)
     missing = sorted(set(expected) - set(converted))
     unexpected = sorted(set(converted) - set(expected))

@@ -17,7 +17,8 @@ test_pipeline = [
     dict(type='LoadAnnotations'),
     dict(type='PackSegInputs', meta_keys=meta_keys),
 ]
-# 16 images from the loader + 4 re-sampled from the image bank (IBR, reference §4).
+# 16 images from the loader + 4 re-sampled from the image bank (IBR) per step,
+# in total over all GPUs: IBRBatchSampler gives each of N processes 16/N + 4/N.
 train_dataloader = dict(
     batch_size=16,
     num_workers=8,

@@ -1,7 +1,8 @@
 # DeepLabV2 (reference §1.3): ResNet-101 at output stride 8 (layer3/4 dilated
 # 2/4 in every block), BN frozen, ASPP = sum of four dilated 3x3 convs.
-# ImageNet init from torchvision (the paper's claim); deeplab-pytorch's own
-# config starts from COCO-pretrained caffe weights instead (set load_from).
+# ImageNet init from torchvision (the paper's claim). deeplab-pytorch's own
+# config starts from COCO-pretrained caffe weights; their keys differ from
+# mmseg's and no converter is provided here, so that init is not available.
 norm_cfg = dict(type='BN', requires_grad=False)
 data_preprocessor = dict(
     type='SegDataPreProcessor',
@@ -33,6 +34,10 @@ model = dict(
         dilations=(6, 12, 18, 24),
         num_classes=21,
         align_corners=False,
-        loss_decode=dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0)),
+        # mean over the labelled pixels only, as deeplab-pytorch's
+        # nn.CrossEntropyLoss(ignore_index=255): pixels the pseudo labels leave
+        # uncertain (255) and the crop padding do not dilute the loss.
+        loss_decode=dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0,
+                         avg_non_ignore=True)),
     train_cfg=dict(),
     test_cfg=dict(mode='whole'))

@@ -25,7 +25,12 @@ model = dict(
         norm_eval=True,
         frozen_stages=2,
         contract_dilation=False,
-        # torchvision's ImageNet V1 weights (resnet50-19c8e357), as the authors.
+        # torchvision://resnet50 resolves (mmengine 0.10.7, its
+        # hub/torchvision_0.12.json) to resnet50-0676ba61.pth, torchvision's
+        # ResNet50_Weights.IMAGENET1K_V1 (not the V2 default resnet50-11ad3fa6).
+        # The authors load resnet50-19c8e357.pth, the original V1 release with
+        # the same reported accuracy (76.13); that the two files hold the same
+        # tensors has not been verified here.
         init_cfg=dict(type='Pretrained', checkpoint='torchvision://resnet50')),
     pcm=dict(type='SFCPCM', in_channels=3 + 2048, channels=2048, num_steps=2),
     prototype_head=dict(
@@ -33,9 +38,10 @@ model = dict(
         in_channels=(256, 512, 1024, 2048),
         channels=(128, 128, 256, 256),
         bg_seed_scale=0.3),
-    # DC comes from the training set's labels (DistributionCoefficientHook).
+    # DC comes from the training set's labels and N_IBR from the batch sampler
+    # (DistributionCoefficientHook).
     loss_msdw=dict(
-        type='MSDWLoss', n_ibr=4, c_ibr=3, n_iter=660,
+        type='MSDWLoss', c_ibr=3, n_iter=660,
         loss_weight_p=1.6, loss_weight_w=0.8, dc_in_p=True, dc_in_w=True),
     test_cfg=dict(
         scales=(1.0, 0.5, 1.5, 2.0), flip=True, resize='pil', inference_map='final', alpha=1.0,

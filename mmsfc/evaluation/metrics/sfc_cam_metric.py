@@ -4,6 +4,7 @@ from collections import OrderedDict
 from typing import Dict, Optional, Sequence
 
 import numpy as np
+import torch
 from mmengine.logging import MMLogger, print_log
 from mmseg.evaluation import IoUMetric
 from mmseg.registry import METRICS
@@ -34,9 +35,20 @@ class SFCCAMMetric(IoUMetric):
     and is reported under a key saying so; the paper's number uses the
     model's own background channel.
 
-    Returned keys: ``mIoU`` (the first of ``maps``, for ``save_best``),
-    ``mIoU_<map>`` for each map, ``aAcc``; with a sweep,
-    ``best_bg_threshold_gt_selected`` and ``mIoU_best_bg_threshold_gt_selected``.
+    The headline ``mIoU`` (and ``aAcc`` and the per-class table) is the map
+    the model predicted with (``model.test_cfg.inference_map``): the metric
+    identifies it by comparing each sample's ``seg_logits`` with the maps it
+    computes, so ``--cfg-options model.test_cfg.inference_map=w`` alone makes
+    ``mIoU`` the mIoU of ``M_W'``. ``seg_logits`` that match none of the maps
+    (``alpha``, ``bg_offset`` or ``fg_scale`` differ from the model's) raise
+    an error. Samples without ``seg_logits`` (CAMs read back from files) use
+    the first of ``maps``.
+
+    Returned keys: ``mIoU`` (the headline map, for ``save_best``),
+    ``mIoU_<map>`` for each map, ``mIoU_w_plus_p`` (``mIoU_w +
+    mIoU_p``, the authors' criterion for their GT-selected checkpoint, when
+    both are scored), ``aAcc``; with a sweep, ``best_bg_threshold_gt_selected``
+    and ``mIoU_best_bg_threshold_gt_selected``.
 
     Args:
         maps (Sequence[str]): Maps to score, from ``'final'``, ``'w'``, ``'p'``.
@@ -73,6 +85,22 @@ class SFCCAMMetric(IoUMetric):
         return (rule(cam_w, self.bg_offset, self.fg_scale) +
                 self.alpha * rule(cam_p, self.bg_offset, self.fg_scale))
 
+    def _headline_map(self, sample: dict, cam_w: Tensor, cam_p: Tensor) -> str:
+        """The map behind ``sample['seg_logits']``, else the first of ``maps``."""
+        if 'seg_logits' not in sample:
+            return self.maps[0]
+        logits = sample['seg_logits']['data']
+        for name in self.maps + tuple(m for m in _MAPS if m not in self.maps):
+            scores = self._scores(cam_w, cam_p, name)
+            if scores.shape == logits.shape and torch.allclose(scores, logits.to(scores),
+                                                               rtol=1e-5, atol=1e-6):
+                return name
+        raise ValueError(
+            f"SFCCAMMetric: the model's seg_logits of {sample.get('img_path', 'a sample')} "
+            f'match none of the maps {_MAPS} computed with alpha={self.alpha}, '
+            f'bg_offset={self.bg_offset}, fg_scale={self.fg_scale}; set the metric to the '
+            "model's test_cfg values")
+
     def process(self, data_batch: dict, data_samples: Sequence[dict]) -> None:
         """Accumulate intersections and unions of every map and threshold.
 
@@ -90,8 +118,9 @@ class SFCCAMMetric(IoUMetric):
                 continue
             cam_w, cam_p = sample['cam_w']['data'], sample['cam_p']['data']
             label = sample['gt_sem_seg']['data'][0].to(cam_w.device)
-            areas = {}
-            for name in self.maps:
+            headline = self._headline_map(sample, cam_w, cam_p)
+            areas = {'headline': headline}
+            for name in dict.fromkeys((headline, ) + self.maps):
                 pred = self._scores(cam_w, cam_p, name).argmax(dim=0)
                 areas[name] = self.intersect_and_union(pred, label, num_classes,
                                                        self.ignore_index)
@@ -114,10 +143,18 @@ class SFCCAMMetric(IoUMetric):
     def compute_metrics(self, results: list) -> Dict[str, float]:
         """mIoU of each map (per-class table of the first) and the sweep."""
         logger = MMLogger.get_current_instance()
-        print_log(f'CAM map {self.maps[0]!r}:', logger)
-        metrics = OrderedDict(super().compute_metrics([r[self.maps[0]] for r in results]))
+        headlines = sorted({r['headline'] for r in results})
+        if len(headlines) != 1:
+            raise ValueError(f'SFCCAMMetric: samples were predicted with different maps '
+                             f'{headlines}')
+        headline = headlines[0]
+        print_log(f'CAM map {headline!r} (mIoU):', logger)
+        metrics = OrderedDict(super().compute_metrics([r[headline] for r in results]))
         for name in self.maps:
             metrics[f'mIoU_{name}'] = self._miou([r[name] for r in results])
+        if 'w' in self.maps and 'p' in self.maps:
+            metrics['mIoU_w_plus_p'] = round(metrics['mIoU_w'] + metrics['mIoU_p'],
+                                                         2)
         if self.bg_thresholds:
             sweep = {t: self._miou([r[t] for r in results]) for t in self.bg_thresholds}
             best = max(sweep, key=sweep.get)

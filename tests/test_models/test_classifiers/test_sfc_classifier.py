@@ -190,3 +190,36 @@ def test_batched_prediction_equals_one_by_one(tiny_model):
                 torch.testing.assert_close(batched[i].get(field).data, single.get(field).data,
                                            atol=1e-5, rtol=1e-4)
             assert torch.equal(batched[i].pred_sem_seg.data, single.pred_sem_seg.data)
+
+
+def test_multi_scale_maps_are_summed_then_max_normalised_once(tiny_model, monkeypatch):
+    """Scale 1 returns a spatial pattern at image size, the other scales constants
+    (exact under any resize): the result must be (P + a + b) / (max + 1e-5), masked."""
+    height, width = 6, 10
+    torch.manual_seed(3)
+    pattern_w, pattern_p = torch.rand(1, 5, height, width), torch.rand(1, 5, height, width)
+    constants = {(3, 5): (0.5, 0.25), (12, 20): (2.0, 0.75)}  # scale 0.5, scale 2.0
+    sizes = []
+
+    def fake_predict_scale(images, label_mask):
+        size = tuple(images.shape[2:])
+        sizes.append(size)
+        if size == (height, width):
+            return pattern_w.clone(), pattern_p.clone()
+        a_w, a_p = constants[size]
+        return torch.full((1, 5, *size), a_w), torch.full((1, 5, *size), a_p)
+
+    monkeypatch.setattr(tiny_model, '_predict_scale', fake_predict_scale)
+    tiny_model.test_cfg.update(scales=(1.0, 0.5, 2.0))
+    sample = make_samples([[1, 0, 1, 0]], shape=(height, width))[0]
+    result = tiny_model.predict(torch.zeros(1, 3, height, width), [sample])[0]
+    assert sorted(sizes) == sorted([(6, 10), (3, 5), (12, 20)])
+    present = torch.tensor([1., 1., 0., 1., 0.]).view(5, 1, 1)
+    for got, pattern, add in ((result.cam_w.data, pattern_w, 0.5 + 2.0),
+                              (result.cam_p.data, pattern_p, 0.25 + 0.75)):
+        total = pattern[0] + add
+        expected = total / (total.amax(dim=(1, 2), keepdim=True) + 1e-5) * present
+        torch.testing.assert_close(got, expected)
+        # not the mean of per-scale normalised maps
+        per_scale = (pattern[0] / pattern[0].amax(dim=(1, 2), keepdim=True) + 2) / 3 * present
+        assert not torch.allclose(got, per_scale, atol=1e-3)

@@ -38,3 +38,28 @@ def test_every_branch_is_summed():
             assert not torch.allclose(head([x]), expected), conv
             conv.weight.copy_(saved[0])
             conv.bias.copy_(saved[1])
+
+
+def test_config_loss_averages_over_labelled_pixels_only():
+    """The configured loss, through the head: ignored pixels do not dilute the mean."""
+    import os.path as osp
+
+    import torch.nn.functional as F
+    from mmengine.config import Config
+    from mmengine.structures import PixelData
+    from mmseg.structures import SegDataSample
+
+    from conftest import REPO_ROOT
+    cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs/_base_/models/deeplabv2_r101-d8.py'))
+    head = build_head(loss_decode=cfg.model.decode_head.loss_decode.to_dict())
+    torch.manual_seed(0)
+    logits = torch.randn(2, 3, 6, 6)
+    labels = torch.randint(0, 3, (2, 6, 6))
+    labels[:, :, 3:] = 255  # half of each image uncertain / padding
+    samples = [SegDataSample(gt_sem_seg=PixelData(data=label[None])) for label in labels]
+    loss = head.loss_by_feat(logits, samples)['loss_ce']
+    # deeplab-pytorch: nn.CrossEntropyLoss(ignore_index=255), a mean over valid pixels
+    expected = F.cross_entropy(logits, labels, ignore_index=255)
+    torch.testing.assert_close(loss, expected)
+    diluted = F.cross_entropy(logits, labels, ignore_index=255, reduction='sum') / labels.numel()
+    assert loss > 1.5 * diluted
