@@ -88,7 +88,7 @@ SHAPES_STYLES: Tuple[ShapeClass, ...] = (
 #: Background first, then :data:`SHAPES_STYLES`.
 SHAPES_CLASSES: Tuple[str, ...] = ('background', ) + tuple(s.name for s in SHAPES_STYLES)
 #: Default probability that an image contains each class (the long tail).
-SHAPES_FREQUENCIES: Tuple[float, ...] = (0.5, 0.3, 0.16, 0.1, 0.06, 0.04, 0.03, 0.02)
+SHAPES_FREQUENCIES: Tuple[float, ...] = (0.5, 0.3, 0.16, 0.1, 0.06, 0.04, 0.022, 0.018)
 
 
 @DATASETS.register_module()
