@@ -41,15 +41,16 @@ CONFIGS = dict(
     ibr='configs/demo/sfc_r18-w32_1xb16-600it_shapes-160x160_ibr-only.py',
     base='configs/demo/sfc_r18-w32_1xb16-600it_shapes-160x160_base.py')
 SEG_CONFIG = 'configs/demo/deeplabv2_r18-w32-d8_1xb8-300it_shapes-160x160_pseudo.py'
+IRN_CONFIG = 'configs/demo/irn_r18-w32_1xb16-3ep_shapes-160x160.py'
 #: What each variant is scored on (paper Table 4: Base and I on M_W).
 VARIANT_MAP = dict(sfc='final', ibr='w', base='w')
 VARIANT_NAMES = dict(base='Base (L_cls)', ibr='I: + IBR', sfc='SFC (IBR + L_DW^P + L_DW^W)')
 #: Run sizes: the default and --quick.
 PRESETS = dict(
     default=dict(num_train=1000, num_eval_train=200, num_val=200, cam_iters=400,
-                 seg_iters=300, scales=(1.0, 0.5, 1.5)),
+                 seg_iters=300, irn_epochs=3, scales=(1.0, 0.5, 1.5)),
     quick=dict(num_train=320, num_eval_train=80, num_val=80, cam_iters=120, seg_iters=80,
-               scales=(1.0, 0.5)))
+               irn_epochs=1, scales=(1.0, 0.5)))
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -64,6 +65,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--cam-iters', type=int, help='CAM training iterations')
     parser.add_argument('--seg-iters', type=int, help='segmentation training iterations')
     parser.add_argument('--crf-workers', type=int, default=2, help='CRF processes')
+    parser.add_argument('--no-irn', action='store_true',
+                        help='skip stage 3 (IRN); the segmenter trains on the CRF labels')
     parser.add_argument('--no-seg', action='store_true', help='stop after the pseudo labels')
     args = parser.parse_args(argv)
     if args.seeds < 1:
@@ -137,14 +140,31 @@ def _train_cam(variant: str, seed: int, root: str, work_dir: str, preset: dict,
                 train_time=train_time)
 
 
-def _pseudo_labels(run: dict, root: str, out_dir: str, workers: int) -> Dict[str, float]:
-    cfg = run['cfg']
-    loader = copy.deepcopy(cfg.pseudo_label_dataloader)
+def _pseudo_label_generator(run: dict, root: str, out_dir: str,
+                            workers: int) -> PseudoLabelGenerator:
+    loader = copy.deepcopy(run['cfg'].pseudo_label_dataloader)
     loader.dataset.data_root = root
-    generator = PseudoLabelGenerator(
+    return PseudoLabelGenerator(
         out_dir, loader, cam_metric=None, crf=dict(iterations=12), crf_alpha=0.7,
         nproc=workers, batch_size=16, eval_ann_file='ImageSets/Segmentation/train.txt')
-    return generator.run(run['runner'].model)
+
+
+def _train_irn(root: str, labels: str, cam_checkpoint: str, work_dir: str, seed: int,
+               epochs: int):
+    """IRN on the CRF labels, its frozen backbone taken from the CAM network."""
+    cfg = Config.fromfile(osp.join(REPO_ROOT, IRN_CONFIG))
+    _set_data_root(cfg, root)
+    cfg.train_dataloader.dataset.data_prefix.seg_map_path = osp.abspath(labels)
+    cfg.model.backbone.init_cfg = dict(type='Pretrained', checkpoint=cam_checkpoint,
+                                       prefix='backbone.')
+    cfg.train_cfg.max_epochs = epochs
+    cfg.param_scheduler[0].end = epochs
+    cfg.work_dir = work_dir
+    cfg.experiment_name = f'irn_seed{seed}'
+    cfg.randomness = dict(seed=seed)
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    return runner.model
 
 
 def _train_segmenter(root: str, labels: str, work_dir: str, seed: int,
@@ -161,6 +181,11 @@ def _train_segmenter(root: str, labels: str, work_dir: str, seed: int,
     runner = Runner.from_cfg(cfg)
     runner.train()
     return runner.test()
+
+
+def _last_checkpoint(work_dir: str) -> str:
+    with open(osp.join(work_dir, 'last_checkpoint')) as f:
+        return f.read().strip()
 
 
 # -------------------------------------------------------------------- report
@@ -215,6 +240,7 @@ def _format_tables(summary: dict, meta: dict) -> str:
                    [_mean_std(summary[v]['values'][f'head_claim_{summary[v]["map"]}'])
                     for v in variants])
     for key, label in (('pseudo_label', 'pseudo labels, CRF (train split)'),
+                       ('mask', 'pseudo labels, IRN "Mask" (train split)'),
                        ('segmentation', 'DeepLabV2 (val split)')):
         if key in summary['pipeline']:
             stages.add_row([label, 'mIoU'] + ['' for _ in variants[:-1]] +
@@ -360,11 +386,20 @@ def main(argv=None) -> dict:
             if variant == 'sfc' and first_sfc is None:
                 first_sfc = run
                 out_dir = osp.join(work_dir, f'sfc_seed{seed}', 'pseudo_labels')
-                metrics = _pseudo_labels(run, root, out_dir, args.crf_workers)
+                generator = _pseudo_label_generator(run, root, out_dir, args.crf_workers)
+                metrics = generator.run(run['runner'].model)
                 pipeline.setdefault('pseudo_label', []).append(
                     float(metrics['pseudo_label/mIoU']))
+                seg_labels = osp.join(out_dir, 'labels')
+                if not args.no_irn:
+                    irn = _train_irn(root, seg_labels, _last_checkpoint(run['cfg'].work_dir),
+                                     osp.join(work_dir, f'irn_seed{seed}'), seed,
+                                     preset['irn_epochs'])
+                    mask_metrics = generator.refine(irn)
+                    pipeline.setdefault('mask', []).append(float(mask_metrics['mask/mIoU']))
+                    seg_labels = generator.mask_dir
                 if not args.no_seg:
-                    seg = _train_segmenter(root, osp.join(out_dir, 'labels'),
+                    seg = _train_segmenter(root, seg_labels,
                                            osp.join(work_dir, f'deeplabv2_seed{seed}'), seed,
                                            preset['seg_iters'])
                     pipeline.setdefault('segmentation', []).append(float(seg['mIoU']))
