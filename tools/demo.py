@@ -28,7 +28,7 @@ import time
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
-from mmengine.config import Config
+from mmengine.config import Config, DictAction
 from mmengine.logging import print_log
 from mmengine.runner import Runner
 
@@ -64,6 +64,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--seed', type=int, default=0, help='first seed')
     parser.add_argument('--cam-iters', type=int, help='CAM training iterations')
     parser.add_argument('--seg-iters', type=int, help='segmentation training iterations')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override settings of the CAM configs')
     parser.add_argument('--crf-workers', type=int, default=2, help='CRF processes')
     parser.add_argument('--no-irn', action='store_true',
                         help='skip stage 3 (IRN); the segmenter trains on the CRF labels')
@@ -94,8 +96,10 @@ def _set_schedule(cfg: Config, iters: int) -> None:
 
 
 def _cam_config(variant: str, seed: int, root: str, work_dir: str, preset: dict,
-                meta: dict) -> Config:
+                meta: dict, options: Optional[dict] = None) -> Config:
     cfg = Config.fromfile(osp.join(REPO_ROOT, CONFIGS[variant]))
+    if options:
+        cfg.merge_from_dict(options)
     _set_data_root(cfg, root)
     _set_schedule(cfg, preset['cam_iters'])
     cfg.work_dir = work_dir
@@ -111,9 +115,9 @@ def _cam_config(variant: str, seed: int, root: str, work_dir: str, preset: dict,
 
 
 def _head_tail(meta: dict):
-    """Head classes (in >= 20 % of training images) and tail classes (<= 3 %)."""
-    names, freqs = meta['classes'][1:], meta['frequencies']
-    head = [n for n, f in zip(names, freqs) if f >= 0.2]
+    """Head classes (drawn into >= 30 % of images) and tail classes (<= 3 %)."""
+    names, freqs = meta['classes'][1:], meta['target_frequencies']
+    head = [n for n, f in zip(names, freqs) if f >= 0.3]
     tail = [n for n, f in zip(names, freqs) if f <= 0.03]
     return head, tail
 
@@ -126,10 +130,10 @@ def _class_metric(meta: dict, first: str) -> dict:
 
 # ---------------------------------------------------------------------- runs
 def _train_cam(variant: str, seed: int, root: str, work_dir: str, preset: dict,
-               meta: dict) -> Dict[str, object]:
+               meta: dict, options: Optional[dict] = None) -> Dict[str, object]:
     """Train one CAM network; its CAM scores before and after training."""
     cfg = _cam_config(variant, seed, root, osp.join(work_dir, f'{variant}_seed{seed}'),
-                      preset, meta)
+                      preset, meta, options)
     runner = Runner.from_cfg(cfg)
     untrained = runner.test()
     start = time.time()
@@ -167,10 +171,13 @@ def _train_irn(root: str, labels: str, cam_checkpoint: str, work_dir: str, seed:
     return runner.model
 
 
-def _train_segmenter(root: str, labels: str, work_dir: str, seed: int,
+def _train_segmenter(root: str, labels: str, cam_checkpoint: str, work_dir: str, seed: int,
                      iters: Optional[int]) -> Dict[str, float]:
+    """DeepLabV2 on the pseudo labels, its backbone initialised from the CAM network."""
     cfg = Config.fromfile(osp.join(REPO_ROOT, SEG_CONFIG))
     _set_data_root(cfg, root)
+    cfg.model.backbone.init_cfg = dict(type='Pretrained', checkpoint=cam_checkpoint,
+                                       prefix='backbone.')
     cfg.train_dataloader.dataset.data_prefix.seg_map_path = osp.abspath(labels)
     if iters:
         _set_schedule(cfg, iters)
@@ -204,7 +211,8 @@ def _summary(runs: Dict[str, List[dict]], pipeline: Dict[str, List[float]], meta
     for variant, results in runs.items():
         main = VARIANT_MAP[variant]
         rows = {}
-        for key in ('mIoU_w', 'mIoU_p', 'mIoU_final', f'head_claim_{main}'):
+        for key in ('mIoU_w', 'mIoU_p', 'mIoU_final', f'head_claim_{main}',
+                    f'head_precision_{main}'):
             rows[key] = [float(r['trained'][key]) for r in results]
         rows['untrained_mIoU'] = [float(r['untrained']['mIoU']) for r in results]
         rows['mIoU'] = [float(r['trained']['mIoU']) for r in results]
@@ -236,9 +244,11 @@ def _format_tables(summary: dict, meta: dict) -> str:
     for key, label in labels.items():
         stages.add_row(['CAM (train split)', label] +
                        [_mean_std(summary[v]['values'][key]) for v in variants])
-    stages.add_row(['CAM (train split)', 'tail pixels claimed by head classes (%)'] +
-                   [_mean_std(summary[v]['values'][f'head_claim_{summary[v]["map"]}'])
-                    for v in variants])
+    for key, label in (('head_claim', 'tail pixels claimed by head classes (%)'),
+                       ('head_precision', 'head-class precision (%)')):
+        stages.add_row(['CAM (train split)', label] +
+                       [_mean_std(summary[v]['values'][f'{key}_{summary[v]["map"]}'])
+                        for v in variants])
     for key, label in (('pseudo_label', 'pseudo labels, CRF (train split)'),
                        ('mask', 'pseudo labels, IRN "Mask" (train split)'),
                        ('segmentation', 'DeepLabV2 (val split)')):
@@ -381,7 +391,7 @@ def main(argv=None) -> dict:
     first_sfc = None
     for seed in range(args.seed, args.seed + args.seeds):
         for variant in variants:
-            run = _train_cam(variant, seed, root, work_dir, preset, meta)
+            run = _train_cam(variant, seed, root, work_dir, preset, meta, args.cfg_options)
             run['seed'] = seed
             if variant == 'sfc' and first_sfc is None:
                 first_sfc = run
@@ -400,6 +410,7 @@ def main(argv=None) -> dict:
                     seg_labels = generator.mask_dir
                 if not args.no_seg:
                     seg = _train_segmenter(root, seg_labels,
+                                           _last_checkpoint(run['cfg'].work_dir),
                                            osp.join(work_dir, f'deeplabv2_seed{seed}'), seed,
                                            preset['seg_iters'])
                     pipeline.setdefault('segmentation', []).append(float(seg['mIoU']))

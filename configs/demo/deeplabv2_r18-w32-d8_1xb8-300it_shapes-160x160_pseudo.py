@@ -1,7 +1,9 @@
 # Stage 4 on the shapes testbed (tools/demo.py): a narrow DeepLabV2 (ResNet-18
-# with 32 base channels at output stride 8, the ASPP-sum head) trained from
-# scratch on the pseudo labels of train_aug, tested on the generated val split
-# against the exact masks. Pseudo labels: data_prefix.seg_map_path of the
+# with 32 base channels at output stride 8, the ASPP-sum head) trained on the
+# pseudo labels of train_aug, tested on the generated val split against the
+# exact masks. No ImageNet weights exist here: tools/demo.py initialises the
+# backbone from the trained CAM network (image-level labels only), as the
+# paper's DeepLabV2 starts from an ImageNet classifier; from scratch otherwise. Pseudo labels: data_prefix.seg_map_path of the
 # training set (a labels/ directory written by stage 2, absolute or relative
 # to data_root).
 _base_ = '../deeplabv2/deeplabv2_r101-d8_1xb10-20k_voc12aug-321x321_pseudo.py'

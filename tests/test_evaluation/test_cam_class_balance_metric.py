@@ -28,6 +28,8 @@ def test_per_class_iou_and_head_claims_of_tail_pixels():
     result = metric.compute_metrics(metric.results)
     assert result['head_claim_w'] == pytest.approx(25.0)
     assert result['head_claim_p'] == pytest.approx(25.0)
+    # 3 pixels predicted as head, 2 of them are head
+    assert result['head_precision_w'] == pytest.approx(66.67, abs=0.01)
     # IoU: head 2 / 3, mid 2 / 3, tail 2 / 4, background 4 / 4
     assert result['IoU_w.head'] == pytest.approx(66.67, abs=0.01)
     assert result['IoU_w.mid'] == pytest.approx(66.67, abs=0.01)

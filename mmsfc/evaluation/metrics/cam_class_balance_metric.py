@@ -22,7 +22,10 @@ class SFCClassBalanceMetric(SFCCAMMetric):
     - ``head_claim_<m>``: the share of ground-truth pixels of the
       ``tail_classes`` that the map assigns to one of the ``head_classes``,
       ``|{x : gt(x) in tail, pred(x) in head}| / |{x : gt(x) in tail}|``
-      (over all images; lower is better, 0 when no tail pixel exists).
+      (over all images; lower is better, 0 when no tail pixel exists);
+    - ``head_precision_<m>``: the share of the pixels predicted as a head class
+      that belong to that class (how much the head classes over-activate,
+      onto other objects or the background; higher is better).
 
     Args:
         head_classes (Sequence[str]): Names of the head classes.
@@ -67,6 +70,10 @@ class SFCClassBalanceMetric(SFCCAMMetric):
                 sum(r[name][i] for r in results) for i in range(4))
             ious = self.total_area_to_metrics(intersect, union, pred_area, label_area,
                                               ['mIoU'], self.nan_to_num)['IoU']
+            head = self._indices(self.head_classes).numpy()
+            predicted = float(pred_area[head].sum())
+            metrics[f'head_precision_{name}'] = float(
+                np.round(100 * float(intersect[head].sum()) / predicted, 2)) if predicted else 0.0
             for cls, iou in zip(classes, ious):
                 metrics[f'IoU_{name}.{cls}'] = float(np.round(iou * 100, 2))
             claimed = sum(r[f'claim_{name}'][0] for r in results)
