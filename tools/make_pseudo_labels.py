@@ -17,7 +17,12 @@ import os.path as osp
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
-from mmsfc.engine import PseudoLabelGenerator, load_tool_config, setup_cpu_distributed
+from mmsfc.engine import (
+    PseudoLabelGenerator,
+    add_data_root_argument,
+    load_tool_config,
+    setup_cpu_distributed,
+)
 from mmsfc.engine.hooks.cam_to_pseudo_label_hook import format_metrics
 
 
@@ -25,9 +30,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('config', help='the CAM training config')
     parser.add_argument('checkpoint', help='the CAM model checkpoint')
+    parser.add_argument('--work-dir', help='directory of the log (and of a relative hook '
+                        'out_dir); default ./work_dirs/<config name>')
     parser.add_argument('--split', help='split list (ann_file) to label, relative to data_root')
-    parser.add_argument('--out-dir', help='output directory (default: the hook setting, else '
-                        'work_dirs/<config>/pseudo_labels)')
+    parser.add_argument('--out-dir', help='output directory (default: the hook out_dir, else '
+                        'pseudo_labels; a default is taken inside the work dir)')
     parser.add_argument('--eval-split', help='split list restricting the scoring')
     parser.add_argument('--nproc', type=int, help='CRF processes per rank')
     parser.add_argument('--batch-size', type=int, help='same-size images inferred together')
@@ -35,6 +42,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help='stream CAMs into the CRF without writing cams/')
     parser.add_argument('--no-eval', action='store_true', help='skip scoring')
     parser.add_argument('--show-dir', help='write CAM overlays and coloured labels here')
+    add_data_root_argument(parser)
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override settings of the config')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
@@ -71,8 +79,9 @@ def generator_settings(cfg: Config, args: argparse.Namespace) -> dict:
 
 def main(argv=None) -> None:
     args = parse_args(argv)
-    cfg = load_tool_config(args.config, args.cfg_options, args.launcher,
-                           required_files=[(args.checkpoint, 'checkpoint')])
+    cfg = load_tool_config(args.config, args.cfg_options, args.launcher, args.work_dir,
+                           required_files=[(args.checkpoint, 'checkpoint')],
+                           data_root=args.data_root)
     settings = generator_settings(cfg, args)
     # only the model is needed: no training state, no pretrained download
     cfg.model.backbone.init_cfg = None

@@ -16,7 +16,7 @@ import sys
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
-from mmsfc.engine import load_tool_config, setup_cpu_distributed
+from mmsfc.engine import add_data_root_argument, load_tool_config, setup_cpu_distributed
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -32,6 +32,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         '--show-dir', help='directory where painted images will be saved. '
         'If specified, it will be automatically saved to the work_dir/timestamp/show_dir')
     parser.add_argument('--wait-time', type=float, default=2, help='the interval of show (s)')
+    add_data_root_argument(parser)
     parser.add_argument(
         '--cfg-options', nargs='+', action=DictAction,
         help='override settings of the config, e.g. model.test_cfg.inference_map=w')
@@ -66,7 +67,8 @@ def trigger_visualization_hook(cfg: Config, args: argparse.Namespace) -> Config:
 def build_config(args: argparse.Namespace) -> Config:
     """Load the config and apply the command-line overrides."""
     cfg = load_tool_config(args.config, args.cfg_options, args.launcher, args.work_dir,
-                           required_files=[(args.checkpoint, 'checkpoint')])
+                           required_files=[(args.checkpoint, 'checkpoint')],
+                           data_root=args.data_root)
     cfg.load_from = args.checkpoint
     if args.show or args.show_dir:
         cfg = trigger_visualization_hook(cfg, args)

@@ -13,6 +13,7 @@ import sys
 
 import pytest
 import torch
+from mmengine.config import Config
 from mmengine.runner.checkpoint import load_from_local
 
 from conftest import REPO_ROOT, TOY_CONFIG
@@ -28,10 +29,8 @@ def load_tool(name):
 
 
 def data_options(root, *extra):
-    return ['--cfg-options'] + [
-        f'{loader}.dataset.data_root={root}'
-        for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader')
-    ] + list(extra)
+    """One option moves every dataloader (train, val, test, the pseudo-label hook's)."""
+    return ['--data-root', root] + (['--cfg-options', *extra] if extra else [])
 
 
 def run_cli(args, timeout=300):
@@ -96,8 +95,16 @@ def test_train_resume_and_test_with_weights_only_torch(toy_voc, tmp_path, monkey
     for key, value in straight['state_dict'].items():
         torch.testing.assert_close(resumed['state_dict'][key], value, msg=key)
 
-    test.main([TOY_CONFIG, osp.join(work_dir, 'iter_4.pth'), '--work-dir',
-               str(tmp_path / 'test'), *data_options(toy_voc, 'experiment_name=tested')])
+    # the config dumped into the work dir names the new root everywhere and is testable
+    dumped = osp.join(work_dir, osp.basename(TOY_CONFIG))
+    with open(dumped) as f:
+        text = f.read()
+    assert 'data/toy_voc' not in text
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        assert Config.fromfile(dumped)[loader].dataset.data_root == toy_voc
+    assert Config.fromfile(dumped).custom_hooks[1].dataloader.dataset.data_root == toy_voc
+    test.main([dumped, osp.join(work_dir, 'iter_4.pth'), '--work-dir',
+               str(tmp_path / 'test'), '--cfg-options', 'experiment_name=tested'])
     test_log = newest_log(str(tmp_path / 'test'))
     assert re.search(r'Iter\(test\) \[8/8\].*mIoU: \d+\.\d+', test_log)
 
@@ -160,14 +167,13 @@ def test_cam_to_pseudo_label_hook_after_training(toy_voc, tmp_path):
 
 def test_dist_test_and_pseudo_labels_with_two_processes(toy_voc, tmp_path):
     """tools/dist_test.sh and torchrun make_pseudo_labels.py: the results of one process."""
-    from mmengine.config import Config
     from mmseg.registry import MODELS
     cfg = Config.fromfile(TOY_CONFIG)
     cfg.model.backbone.init_cfg = None
     torch.manual_seed(0)
     ckpt = str(tmp_path / 'model.pth')
     torch.save(dict(state_dict=MODELS.build(cfg.model).state_dict()), ckpt)
-    options = data_options(toy_voc, f'custom_hooks.1.dataloader.dataset.data_root={toy_voc}')
+    options = data_options(toy_voc)
     env = dict(os.environ, PYTHONWARNINGS='ignore', PORT=str(free_port()))
 
     result = subprocess.run(['bash', 'tools/dist_test.sh', TOY_CONFIG, ckpt, '2', '--work-dir',
