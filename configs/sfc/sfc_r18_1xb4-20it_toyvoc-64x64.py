@@ -26,7 +26,7 @@ train_dataloader = dict(
         metainfo=dict(classes=classes),
         cls_label_file='cls_labels.npy',
         pipeline=[
-            dict(type='LoadImageFromFile'),
+            dict(type='LoadImageFromFile', color_type={{_base_.color_type}}),
             dict(type='SFCRandomPasteCrop', crop_size=crop_size),
             dict(type='PackSegInputs', meta_keys={{_base_.meta_keys}}),
         ]))

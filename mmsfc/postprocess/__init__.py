@@ -1,6 +1,8 @@
 # Copyright (c) mmsfc contributors. All rights reserved.
 from .crf import DEEPLAB_CRF, UNCERTAIN, CRFParams, cams_to_crf_label, crf_labels, crf_probabilities
 from .files import (
+                  CAM_DTYPE,
+                  as_stored_cam,
                   is_valid_cam_file,
                   is_valid_label_png,
                   load_cams,
@@ -10,7 +12,7 @@ from .files import (
 )
 
 __all__ = [
-    'CRFParams', 'DEEPLAB_CRF', 'UNCERTAIN', 'cams_to_crf_label', 'crf_labels',
+    'CAM_DTYPE', 'CRFParams', 'DEEPLAB_CRF', 'as_stored_cam', 'UNCERTAIN', 'cams_to_crf_label', 'crf_labels',
     'crf_probabilities', 'is_valid_cam_file',
     'is_valid_label_png', 'load_cams', 'load_label_png', 'save_cams', 'save_label_png'
 ]

@@ -4,17 +4,21 @@
 dataset_type = 'SFCVOCDataset'
 data_root = 'data/VOCdevkit/VOC2012'
 crop_size = 512
+# Images are read in their stored pixel frame, ignoring an EXIF orientation, as
+# the authors' PIL/imageio reads and as the masks (COCO annotations) are drawn;
+# mmsfc's pseudo-label stage reads them the same way.
+color_type = 'color_ignore_orientation'
 meta_keys = ('img_path', 'seg_map_path', 'ori_shape', 'img_shape', 'pad_shape',
              'scale_factor', 'flip', 'flip_direction', 'reduce_zero_label',
              'cls_label', 'valid_box')
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadImageFromFile', color_type=color_type),
     dict(type='SFCRandomPasteCrop', crop_size=crop_size),
     dict(type='PackSegInputs', meta_keys=meta_keys),
 ]
 test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadAnnotations'),
+    dict(type='LoadImageFromFile', color_type=color_type),
+    dict(type='SFCLoadAnnotations'),
     dict(type='PackSegInputs', meta_keys=meta_keys),
 ]
 # 16 images from the loader + 4 re-sampled from the image bank (IBR, reference §4).
@@ -56,7 +60,7 @@ pseudo_label_dataloader = dict(
         ann_file='ImageSets/Segmentation/train_aug.txt',
         data_prefix=dict(img_path='JPEGImages', seg_map_path='SegmentationClass'),
         pipeline=[
-            dict(type='LoadImageFromFile'),
+            dict(type='LoadImageFromFile', color_type=color_type),
             dict(type='PackSegInputs', meta_keys=meta_keys),
         ]))
 pseudo_label_eval_ann_file = 'ImageSets/Segmentation/train.txt'
