@@ -18,6 +18,7 @@ from typing import Dict, List, Optional, Sequence, Set
 import mmcv
 import numpy as np
 import torch
+from mmcv.transforms import LoadImageFromFile
 from mmengine.dataset import pseudo_collate
 from mmengine.dist import all_reduce, barrier, get_dist_info, is_main_process
 from mmengine.evaluator import Evaluator
@@ -25,7 +26,6 @@ from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 from mmengine.structures import PixelData
 from mmengine.utils import ProgressBar, track_parallel_progress, track_progress
-from mmcv.transforms import LoadImageFromFile
 from mmseg.registry import DATASETS, TRANSFORMS, VISUALIZERS
 from mmseg.structures import SegDataSample
 from PIL import Image

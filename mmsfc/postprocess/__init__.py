@@ -12,7 +12,7 @@ from .files import (
 )
 
 __all__ = [
-    'CAM_DTYPE', 'CRFParams', 'DEEPLAB_CRF', 'as_stored_cam', 'UNCERTAIN', 'cams_to_crf_label', 'crf_labels',
-    'crf_probabilities', 'is_valid_cam_file',
-    'is_valid_label_png', 'load_cams', 'load_label_png', 'save_cams', 'save_label_png'
+    'CAM_DTYPE', 'CRFParams', 'DEEPLAB_CRF', 'UNCERTAIN', 'as_stored_cam', 'cams_to_crf_label',
+    'crf_labels', 'crf_probabilities', 'is_valid_cam_file', 'is_valid_label_png', 'load_cams',
+    'load_label_png', 'save_cams', 'save_label_png'
 ]

@@ -18,7 +18,6 @@ from typing import Sequence, Tuple
 import numpy as np
 from PIL import Image
 
-
 #: Precision of the stored CAM maps.
 CAM_DTYPE = np.float16
 
