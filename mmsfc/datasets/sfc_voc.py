@@ -48,8 +48,8 @@ class SFCVOCDataset(BaseSegDataset):
         check_files (bool): Before anything is trained, check that every
             image of the split exists and has a readable header (PIL reads
             the header only, no decode) and raise one error naming every bad
-            file. About 0.1 ms per image on a local disk (see the README);
-            False skips it. Files on a remote ``backend_args`` storage are
+            file. About 0.05 ms per image from the page cache (see the
+            README); False skips it. Files on a remote ``backend_args`` storage are
             not checked.
         **kwargs: Passed to :class:`mmseg.datasets.BaseSegDataset`.
     """
