@@ -7,7 +7,7 @@ The same code path as ``CAMToPseudoLabelHook``; its settings in the config's
 Example::
 
     python tools/make_pseudo_labels.py configs/sfc/sfc_r50_voc.py CKPT \\
-        --split ImageSets/Segmentation/train_aug.txt --out-dir work_dirs/pseudo --nproc 8
+        --split ImageSets/Segmentation/train_aug.txt --out-dir work_dirs/pseudo --crf-workers 8
     torchrun --nproc_per_node 4 tools/make_pseudo_labels.py CONFIG CKPT --launcher pytorch
 """
 import argparse
@@ -36,7 +36,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--out-dir', help='output directory (default: the hook out_dir, else '
                         'pseudo_labels; a default is taken inside the work dir)')
     parser.add_argument('--eval-split', help='split list restricting the scoring')
-    parser.add_argument('--nproc', type=int, help='CRF processes per rank')
+    # not --nproc: torchrun would take it for an abbreviation of its --nproc-per-node
+    parser.add_argument('--crf-workers', type=int,
+                        help="CRF processes per rank (the hook's nproc)")
     parser.add_argument('--batch-size', type=int, help='same-size images inferred together')
     parser.add_argument('--no-store-cams', action='store_true',
                         help='stream CAMs into the CRF without writing cams/')
@@ -67,7 +69,7 @@ def generator_settings(cfg: Config, args: argparse.Namespace) -> dict:
     if not osp.isabs(out_dir) and not args.out_dir:
         out_dir = osp.join(cfg.work_dir, out_dir)
     settings['out_dir'] = out_dir
-    overrides = dict(eval_ann_file=args.eval_split, nproc=args.nproc,
+    overrides = dict(eval_ann_file=args.eval_split, nproc=args.crf_workers,
                      batch_size=args.batch_size, show_dir=args.show_dir)
     settings.update({k: v for k, v in overrides.items() if v is not None})
     if args.no_store_cams:

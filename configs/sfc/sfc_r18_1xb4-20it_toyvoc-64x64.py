@@ -14,7 +14,6 @@ model = dict(
     backbone=dict(depth=18, init_cfg=None),
     pcm=dict(in_channels=3 + 512, channels=512),
     prototype_head=dict(in_channels=(64, 128, 256, 512), channels=(16, 16, 32, 32)),
-    loss_msdw=dict(n_ibr=2, n_iter=6),
     test_cfg=dict(scales=(1.0, 0.5)))
 train_dataloader = dict(
     batch_size=4,

@@ -135,7 +135,11 @@ class PseudoLabelGenerator:
         crf (dict, optional): :class:`CRFParams` fields.
         crf_alpha (float): Weight of ``M_P`` for the CRF (0.7 in ``cam2ir``).
         weak_bg_scale (float): Background factor of the second CRF pass.
-        bg_offset (float): Background rule offset. fg_scale (float): its factor.
+        bg_offset (float, optional): Background rule offset of the CRF
+            input. fg_scale (float, optional): its foreground factor. Both
+            default to None: the CAM model's ``test_cfg`` values, the single
+            place they are set (as for :class:`SFCCAMMetric`); a value given
+            here overrides it.
         nproc (int): CRF worker processes per rank.
         batch_size (int): Images of equal size inferred together (a GPU gains
             from it; sizes are read from the image headers).
@@ -156,8 +160,8 @@ class PseudoLabelGenerator:
                  crf: Optional[dict] = None,
                  crf_alpha: float = 0.7,
                  weak_bg_scale: float = 0.5,
-                 bg_offset: float = 0.4,
-                 fg_scale: float = 2.0,
+                 bg_offset: Optional[float] = None,
+                 fg_scale: Optional[float] = None,
                  nproc: int = 1,
                  batch_size: int = 1,
                  store_cams: bool = True,
@@ -205,6 +209,7 @@ class PseudoLabelGenerator:
         """Run inference, CRF and scoring; returns the metrics (all ranks)."""
         dataset = self._build_dataset()
         self.image_flag = _image_flag(dataset)
+        self._take_rule_from(model)
         palette = dataset.metainfo['palette']
         manifest = self._manifest(model, dataset)
         if is_main_process():
@@ -232,6 +237,19 @@ class PseudoLabelGenerator:
         if self.show_dir and is_main_process():
             self._visualize(dataset, ids)
         return metrics
+
+    def _take_rule_from(self, model) -> None:
+        """Fill ``bg_offset`` / ``fg_scale`` left None from the model's ``test_cfg``."""
+        module = model.module if is_model_wrapper(model) else model
+        test_cfg = getattr(module, 'test_cfg', None) or {}
+        self.model_rule = {k: test_cfg[k] for k in ('alpha', 'bg_offset', 'fg_scale')
+                           if k in test_cfg}
+        for name in ('bg_offset', 'fg_scale'):
+            if self.crf_kwargs[name] is None:
+                if name not in self.model_rule:
+                    raise ValueError(f'PseudoLabelGenerator: {name} is not set and the model '
+                                     f'has no test_cfg.{name}')
+                self.crf_kwargs[name] = self.model_rule[name]
 
     # ---------------------------------------------------------------- manifest
     def _manifest(self, model, dataset) -> dict:
@@ -421,7 +439,8 @@ class PseudoLabelGenerator:
             cam_path, png_path = self._paths(ids[idx])
             label = load_label_png(png_path).astype(np.int64)
             label[label == UNCERTAIN] = 0  # reference §6.7
-            sample = SegDataSample(metainfo=dict(img_path=info['img_path']))
+            sample = SegDataSample(metainfo=dict(img_path=info['img_path'],
+                                                 cam_rule=self.model_rule))
             sample.gt_sem_seg = PixelData(data=self._load_gt(info, num_classes))
             sample.pred_sem_seg = PixelData(data=torch.from_numpy(label)[None])
             if self.store_cams and self.cam_metric_cfg:

@@ -85,6 +85,10 @@ def test_train_resume_and_test_with_weights_only_torch(toy_voc, tmp_path, monkey
     log = newest_log(work_dir)
     assert 'resumed epoch: 0, iter: 2' in log
     assert 'CAMToPseudoLabelHook: out_dir is not set, no pseudo labels made' in log
+    # one line for the frozen parameters instead of one warning each; DC with class names
+    assert 'is skipped since its requires_grad=False' not in log
+    assert re.search(r'\d+ frozen parameters \(requires_grad=False\) are not optimised', log)
+    assert 'N_IBR=2, C_IBR=3, N_iter=6): aeroplane=' in log
     assert 'Iter(train) [3/4]' in log and 'Iter(train) [2/4]' not in log
     # the resumed run equals an uninterrupted one: same IBR batches, crops, LR
     straight_dir = str(tmp_path / 'straight')
@@ -103,10 +107,15 @@ def test_train_resume_and_test_with_weights_only_torch(toy_voc, tmp_path, monkey
     for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         assert Config.fromfile(dumped)[loader].dataset.data_root == toy_voc
     assert Config.fromfile(dumped).custom_hooks[1].dataloader.dataset.data_root == toy_voc
+    show_dir = str(tmp_path / 'show')
     test.main([dumped, osp.join(work_dir, 'iter_4.pth'), '--work-dir',
-               str(tmp_path / 'test'), '--cfg-options', 'experiment_name=tested'])
+               str(tmp_path / 'test'), '--show-dir', show_dir,
+               '--cfg-options', 'experiment_name=tested'])
     test_log = newest_log(str(tmp_path / 'test'))
     assert re.search(r'Iter\(test\) \[8/8\].*mIoU: \d+\.\d+', test_log)
+    # --show-dir draws every one of the 8 images, where its help says
+    drawn = sorted(os.listdir(osp.join(show_dir, 'vis_data', 'vis_image')))
+    assert drawn == [f'test_2000_{i:06d}.jpg_4.png' for i in range(8)], drawn  # iteration 4
 
 
 def test_dist_train_two_processes_on_cpu(toy_voc, tmp_path):
@@ -189,7 +198,8 @@ def test_dist_test_and_pseudo_labels_with_two_processes(toy_voc, tmp_path):
     result = subprocess.run(
         [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node', '2',
          '--master_port', str(free_port()), *tool, '--out-dir', double, '--launcher', 'pytorch',
-         *options], cwd=REPO_ROOT, capture_output=True, text=True, timeout=300, env=env)
+         '--crf-workers', '2', *options],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=300, env=env)
     assert result.returncode == 0, result.stderr[-3000:]
     for sub in ('cams', 'labels'):
         names = sorted(os.listdir(osp.join(single, sub)))

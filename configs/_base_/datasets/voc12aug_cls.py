@@ -46,8 +46,9 @@ val_dataloader = dict(
         data_prefix=dict(img_path='JPEGImages', seg_map_path='SegmentationClass'),
         pipeline=test_pipeline))
 test_dataloader = val_dataloader
-# mIoU of M_final (reported as mIoU), M_W and M_P in one pass (paper Tables 1, 6)
-val_evaluator = dict(type='SFCCAMMetric', maps=('final', 'w', 'p'), alpha=1.0)
+# mIoU of M_final (reported as mIoU), M_W and M_P in one pass (paper Tables 1, 6);
+# alpha and the background rule come from model.test_cfg (set only there).
+val_evaluator = dict(type='SFCCAMMetric', maps=('final', 'w', 'p'))
 test_evaluator = val_evaluator
 # Stage 2 (CAMToPseudoLabelHook / tools/make_pseudo_labels.py): label train_aug;
 # score on VOC train (1,464) against the official SegmentationClass masks

@@ -1,7 +1,7 @@
 # Copyright (c) mmsfc contributors. All rights reserved.
 import os.path as osp
 from collections import OrderedDict
-from typing import Dict, Optional, Sequence
+from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
 from mmengine.logging import MMLogger, print_log
@@ -34,24 +34,33 @@ class SFCCAMMetric(IoUMetric):
     and is reported under a key saying so; the paper's number uses the
     model's own background channel.
 
+    ``alpha``, ``bg_offset`` and ``fg_scale`` are set in one place, the CAM
+    model's ``test_cfg``: left None here, they are read from the ``cam_rule``
+    that :class:`SFCClassifier` stores in each prediction's metainfo, so the
+    metric scores with the rule the model predicts with. A value given here
+    overrides it (e.g. to score ``M_final`` with another ``alpha``).
+
     Returned keys: ``mIoU`` (the first of ``maps``, for ``save_best``),
     ``mIoU_<map>`` for each map, ``aAcc``; with a sweep,
     ``best_bg_threshold_gt_selected`` and ``mIoU_best_bg_threshold_gt_selected``.
 
     Args:
         maps (Sequence[str]): Maps to score, from ``'final'``, ``'w'``, ``'p'``.
-        alpha (float): Weight of ``M_P`` in ``'final'``.
-        bg_offset (float): Background offset of the background rule.
-        fg_scale (float): Foreground factor of the background rule.
+        alpha (float, optional): Weight of ``M_P`` in ``'final'``. Defaults
+            to None (the model's ``test_cfg.alpha``).
+        bg_offset (float, optional): Background offset of the background
+            rule. Defaults to None (the model's).
+        fg_scale (float, optional): Foreground factor of the background
+            rule. Defaults to None (the model's).
         bg_thresholds (Sequence[float], optional): Thresholds to sweep.
         **kwargs: Passed to :class:`mmseg.evaluation.IoUMetric`.
     """
 
     def __init__(self,
                  maps: Sequence[str] = _MAPS,
-                 alpha: float = 1.0,
-                 bg_offset: float = 0.4,
-                 fg_scale: float = 2.0,
+                 alpha: Optional[float] = None,
+                 bg_offset: Optional[float] = None,
+                 fg_scale: Optional[float] = None,
                  bg_thresholds: Optional[Sequence[float]] = None,
                  **kwargs) -> None:
         super().__init__(**kwargs)
@@ -64,14 +73,29 @@ class SFCCAMMetric(IoUMetric):
         self.fg_scale = fg_scale
         self.bg_thresholds = tuple(bg_thresholds or ())
 
-    def _scores(self, cam_w: Tensor, cam_p: Tensor, name: str) -> Tensor:
-        rule = background_rule
+    def _rule(self, sample: dict) -> Tuple[float, float, float]:
+        """``(alpha, bg_offset, fg_scale)``: the metric's own, else the sample's ``cam_rule``."""
+        model_rule = sample.get('cam_rule') or {}
+        values = []
+        for name in ('alpha', 'bg_offset', 'fg_scale'):
+            value = getattr(self, name)
+            value = model_rule.get(name) if value is None else value
+            if value is None:
+                raise ValueError(f'SFCCAMMetric: {name} is not set and the prediction of '
+                                 f'{sample.get("img_path")} carries no cam_rule (set it in the '
+                                 "metric or predict with SFCClassifier)")
+            values.append(float(value))
+        return tuple(values)
+
+    @staticmethod
+    def _scores(cam_w: Tensor, cam_p: Tensor, name: str, alpha: float, bg_offset: float,
+                fg_scale: float) -> Tensor:
         if name == 'w':
-            return rule(cam_w, self.bg_offset, self.fg_scale)
+            return background_rule(cam_w, bg_offset, fg_scale)
         if name == 'p':
-            return rule(cam_p, self.bg_offset, self.fg_scale)
-        return (rule(cam_w, self.bg_offset, self.fg_scale) +
-                self.alpha * rule(cam_p, self.bg_offset, self.fg_scale))
+            return background_rule(cam_p, bg_offset, fg_scale)
+        return (background_rule(cam_w, bg_offset, fg_scale) +
+                alpha * background_rule(cam_p, bg_offset, fg_scale))
 
     def process(self, data_batch: dict, data_samples: Sequence[dict]) -> None:
         """Accumulate intersections and unions of every map and threshold.
@@ -90,13 +114,14 @@ class SFCCAMMetric(IoUMetric):
                 continue
             cam_w, cam_p = sample['cam_w']['data'], sample['cam_p']['data']
             label = sample['gt_sem_seg']['data'][0].to(cam_w.device)
+            alpha, bg_offset, fg_scale = self._rule(sample)
             areas = {}
             for name in self.maps:
-                pred = self._scores(cam_w, cam_p, name).argmax(dim=0)
+                pred = self._scores(cam_w, cam_p, name, alpha, bg_offset, fg_scale).argmax(dim=0)
                 areas[name] = self.intersect_and_union(pred, label, num_classes,
                                                        self.ignore_index)
             if self.bg_thresholds:
-                mix = (cam_w + self.alpha * cam_p) / (1 + self.alpha)
+                mix = (cam_w + alpha * cam_p) / (1 + alpha)
                 for threshold in self.bg_thresholds:
                     scores = mix.clone()
                     scores[0] = threshold
