@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from types import SimpleNamespace
 from unittest.mock import patch
 
 import numpy as np
@@ -104,6 +105,33 @@ def test_invalid_output_is_redone_and_streaming_matches(toy_voc, tiny_model, tmp
     PseudoLabelGenerator(streamed, dataloader_cfg(toy_voc), store_cams=False,
                          nproc=2).run(tiny_model)
     assert not osp.exists(osp.join(streamed, 'cams'))
+    # the CRF inputs themselves are identical (PNGs alone could hide a difference):
+    # run the streamed path through a synchronous pool that records them
+    crf_inputs = {}
+
+    class RecordingPool:
+        def __init__(self, nproc):
+            pass
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def apply_async(self, func, args):
+            img_path, _, keys, cam_w, cam_p = args[:5]
+            crf_inputs[osp.basename(img_path)[:-4]] = (keys, cam_w, cam_p)
+            return SimpleNamespace(get=lambda: None)
+
+    with patch.object(pl_module, 'Pool', RecordingPool):
+        PseudoLabelGenerator(str(tmp_path / 'recorded'), dataloader_cfg(toy_voc),
+                             store_cams=False, evaluate=False).run(tiny_model)
+    stored_cams = outputs(stored)[0]
+    assert sorted(crf_inputs) == sorted(stored_cams)
+    for img_id, arrays in crf_inputs.items():
+        for a, b in zip(arrays, stored_cams[img_id], strict=True):
+            assert a.dtype == b.dtype and np.array_equal(a, b), img_id
     names = sorted(os.listdir(osp.join(stored, 'labels')))
     assert names == sorted(os.listdir(osp.join(streamed, 'labels'))) and len(names) == 24
     for name in names:  # the streamed CRF sees the stored (float16) precision too
