@@ -184,3 +184,31 @@ def test_split_images_checked_before_training(toy_voc, tmp_path):
     assert f'{images}/2000_000005.jpg: unreadable' in message
     assert f'{images}/2000_000007.jpg: unreadable' in message
     assert len(build(root, cls_label_file='cls_labels.npy', check_files=False)) == 24
+
+
+def test_config_without_sbd_and_xml_builds_every_loader(toy_voc, tmp_path):
+    """configs/sfc/sfc_r50_voc_train-masks.py: labels from the masks, no XML, no label file."""
+    import os
+
+    from mmengine.config import Config
+    from mmseg.registry import DATASETS
+
+    from conftest import REPO_ROOT
+    from mmsfc.engine import set_data_root
+    root = str(tmp_path / 'voc')
+    shutil.copytree(toy_voc, root)
+    shutil.rmtree(osp.join(root, 'Annotations'))
+    shutil.rmtree(osp.join(root, 'SegmentationClassAug'))
+    os.remove(osp.join(root, 'cls_labels.npy'))
+    cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs/sfc/sfc_r50_voc_train-masks.py'))
+    set_data_root(cfg, root)
+    loaders = [cfg.train_dataloader, cfg.val_dataloader, cfg.test_dataloader,
+               cfg.custom_hooks[1].dataloader]
+    truth = build(toy_voc, ann_file='ImageSets/Segmentation/train.txt',
+                  cls_label_file='cls_labels.npy')
+    for loader in loaders:
+        dataset = DATASETS.build(loader.dataset)
+        assert dataset.label_source == 'mask' and len(dataset) == 8
+        for idx in range(8):  # VOC's 20 classes; the toy uses the first 4
+            np.testing.assert_array_equal(dataset.get_data_info(idx)['cls_label'][:4],
+                                          truth.get_data_info(idx)['cls_label'])
