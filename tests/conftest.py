@@ -28,7 +28,7 @@ TINY_MODEL = dict(
     pcm=dict(type='SFCPCM', in_channels=3 + 512, channels=512),
     prototype_head=dict(type='SFCPrototypeHead', in_channels=(64, 128, 256, 512),
                         channels=(16, 16, 32, 32)),
-    loss_msdw=dict(type='MSDWLoss', class_counts=[10, 6, 3, 1]),
+    loss_msdw=dict(type='MSDWLoss', class_counts=[10, 6, 3, 1], n_ibr=4, n_iter=660),
     test_cfg=dict(scales=(1.0, 0.5)))
 
 

@@ -58,7 +58,12 @@ def main(argv=None) -> None:
     model = MODELS.build(cfg.model).to(device)
     model.train()
     num_fg = model.num_classes - 1
-    model.loss_msdw.set_class_counts([1] * num_fg)
+    # random data: equal class counts give DC = 1 for any N_IBR / N_iter (which the
+    # DistributionCoefficientHook would take from the training loader)
+    loss = model.loss_msdw
+    loss.n_ibr = 1 if loss.n_ibr is None else loss.n_ibr
+    loss.n_iter = 1 if loss.n_iter is None else loss.n_iter
+    loss.set_class_counts([1] * num_fg)
     optim_wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
     rng = np.random.default_rng(args.seed)
 

@@ -52,6 +52,7 @@ def main(argv=None) -> None:
             data_prefix=dict(img_path='JPEGImages'), pipeline=pipeline))
         generator = PseudoLabelGenerator(osp.join(root, 'out'), dataloader, evaluate=False)
         dataset = generator._build_dataset()
+        generator._take_rule_from(model)  # bg_offset / fg_scale of the model's test_cfg
         palette = dataset.metainfo['palette']
         ids = [osp.basename(dataset.get_data_info(i)['img_path'])[:-4]
                for i in range(len(dataset))]

@@ -106,8 +106,6 @@ def _cam_config(variant: str, seed: int, root: str, work_dir: str, preset: dict,
     cfg.experiment_name = f'{variant}_seed{seed}'
     cfg.randomness = dict(seed=seed)
     cfg.model.test_cfg.scales = preset['scales']
-    batch = cfg.train_dataloader.batch_size
-    cfg.model.loss_msdw.n_iter = max(meta['splits']['train_aug'] // batch, 1)
     cfg.test_dataloader.dataset.ann_file = 'ImageSets/Segmentation/train.txt'
     cfg.test_evaluator = _class_metric(meta, first=VARIANT_MAP[variant])
     cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
@@ -255,9 +253,9 @@ def _format_tables(summary: dict, meta: dict) -> str:
         if key in summary['pipeline']:
             stages.add_row([label, 'mIoU'] + ['' for _ in variants[:-1]] +
                            [_mean_std(summary['pipeline'][key]['values'])])
+    map_names = {'final': 'M_final', 'w': 'M_W', 'p': 'M_P'}
     per_class = PrettyTable(['class', 'images %'] + [
-        f'{VARIANT_NAMES[v]} ({"M_" + summary[v]["map"].upper() if summary[v]["map"] != "final" else "M_final"})'
-        for v in variants])
+        f'{VARIANT_NAMES[v]} ({map_names[summary[v]["map"]]})' for v in variants])
     per_class.align = 'l'
     order = np.argsort(meta['frequencies'])[::-1]
     for index in order:
@@ -307,6 +305,7 @@ def _overlays(run: dict, meta: dict, path: str, num: int = 4) -> None:
     import torch
     from mmengine.dataset import pseudo_collate
     from mmseg.registry import DATASETS
+
     from mmsfc.models.utils import background_rule
     runner = run['runner']
     dataset = DATASETS.build(run['cfg'].test_dataloader.dataset)

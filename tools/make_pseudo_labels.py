@@ -7,7 +7,7 @@ The same code path as ``CAMToPseudoLabelHook``; its settings in the config's
 Example::
 
     python tools/make_pseudo_labels.py configs/sfc/sfc_r50_voc.py CKPT \\
-        --split ImageSets/Segmentation/train_aug.txt --out-dir work_dirs/pseudo --nproc 8
+        --split ImageSets/Segmentation/train_aug.txt --out-dir work_dirs/pseudo --crf-workers 8
     torchrun --nproc_per_node 4 tools/make_pseudo_labels.py CONFIG CKPT --launcher pytorch
 
 Stage 3 (after training IRN on the labels): ``--irn IRN_CONFIG IRN_CKPT`` also
@@ -28,6 +28,7 @@ from mmseg.registry import MODELS
 
 from mmsfc.engine import (
     PseudoLabelGenerator,
+    add_data_root_argument,
     load_tool_config,
     setup_cpu_distributed,
     trusted_local_checkpoints,
@@ -39,11 +40,15 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('config', help='the CAM training config')
     parser.add_argument('checkpoint', help='the CAM model checkpoint')
+    parser.add_argument('--work-dir', help='directory of the log (and of a relative hook '
+                        'out_dir); default ./work_dirs/<config name>')
     parser.add_argument('--split', help='split list (ann_file) to label, relative to data_root')
-    parser.add_argument('--out-dir', help='output directory (default: the hook setting, else '
-                        'work_dirs/<config>/pseudo_labels)')
+    parser.add_argument('--out-dir', help='output directory (default: the hook out_dir, else '
+                        'pseudo_labels; a default is taken inside the work dir)')
     parser.add_argument('--eval-split', help='split list restricting the scoring')
-    parser.add_argument('--nproc', type=int, help='CRF processes per rank')
+    # not --nproc: torchrun would take it for an abbreviation of its --nproc-per-node
+    parser.add_argument('--crf-workers', type=int,
+                        help="CRF processes per rank (the hook's nproc)")
     parser.add_argument('--batch-size', type=int, help='same-size images inferred together')
     parser.add_argument('--no-store-cams', action='store_true',
                         help='stream CAMs into the CRF without writing cams/')
@@ -51,6 +56,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--show-dir', help='write CAM overlays and coloured labels here')
     parser.add_argument('--irn', nargs=2, metavar=('IRN_CONFIG', 'IRN_CHECKPOINT'),
                         help='stage 3: also write IRN masks (needs the stored CAMs)')
+    add_data_root_argument(parser)
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override settings of the config')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
@@ -75,7 +81,7 @@ def generator_settings(cfg: Config, args: argparse.Namespace) -> dict:
     if not osp.isabs(out_dir) and not args.out_dir:
         out_dir = osp.join(cfg.work_dir, out_dir)
     settings['out_dir'] = out_dir
-    overrides = dict(eval_ann_file=args.eval_split, nproc=args.nproc,
+    overrides = dict(eval_ann_file=args.eval_split, nproc=args.crf_workers,
                      batch_size=args.batch_size, show_dir=args.show_dir)
     settings.update({k: v for k, v in overrides.items() if v is not None})
     if args.no_store_cams:
@@ -87,8 +93,9 @@ def generator_settings(cfg: Config, args: argparse.Namespace) -> dict:
 
 def main(argv=None) -> None:
     args = parse_args(argv)
-    cfg = load_tool_config(args.config, args.cfg_options, args.launcher,
-                           required_files=[(args.checkpoint, 'checkpoint')])
+    cfg = load_tool_config(args.config, args.cfg_options, args.launcher, args.work_dir,
+                           required_files=[(args.checkpoint, 'checkpoint')],
+                           data_root=args.data_root)
     settings = generator_settings(cfg, args)
     # only the model is needed: no training state, no pretrained download
     cfg.model.backbone.init_cfg = None

@@ -11,12 +11,18 @@ Example::
 """
 import argparse
 import os
+import os.path as osp
 import sys
 
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
-from mmsfc.engine import load_tool_config, setup_cpu_distributed, trusted_local_checkpoints
+from mmsfc.engine import (
+                         add_data_root_argument,
+                         load_tool_config,
+                         setup_cpu_distributed,
+                         trusted_local_checkpoints,
+)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -29,9 +35,11 @@ def parse_args(argv=None) -> argparse.Namespace:
         '--out', type=str, help='the directory to save the predicted segmentation maps')
     parser.add_argument('--show', action='store_true', help='show prediction results')
     parser.add_argument(
-        '--show-dir', help='directory where painted images will be saved. '
-        'If specified, it will be automatically saved to the work_dir/timestamp/show_dir')
+        '--show-dir', help='draw the prediction of every test image into '
+        'SHOW_DIR/vis_data/vis_image/test_<image file>_<checkpoint iteration>.png (SHOW_DIR '
+        'relative to the current directory, not to the work dir)')
     parser.add_argument('--wait-time', type=float, default=2, help='the interval of show (s)')
+    add_data_root_argument(parser)
     parser.add_argument(
         '--cfg-options', nargs='+', action=DictAction,
         help='override settings of the config, e.g. model.test_cfg.inference_map=w')
@@ -47,26 +55,35 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def trigger_visualization_hook(cfg: Config, args: argparse.Namespace) -> Config:
-    """Turn on the visualisation hook for ``--show`` / ``--show-dir``."""
+    """Turn on the visualisation hook for ``--show`` / ``--show-dir``, for every image.
+
+    mmseg's ``SegVisualizationHook`` draws one batch in ``interval`` (50 by
+    default), which would leave a small test set without a single drawing.
+    """
     default_hooks = cfg.default_hooks
     if 'visualization' not in default_hooks:
         sys.exit('error: --show/--show-dir need a "visualization" hook in default_hooks, '
                  "e.g. visualization=dict(type='SegVisualizationHook')")
     visualization_hook = default_hooks['visualization']
     visualization_hook['draw'] = True
+    visualization_hook['interval'] = 1  # every image, not one in 50
     if args.show:
         visualization_hook['show'] = True
         visualization_hook['wait_time'] = args.wait_time
     if args.show_dir:
         visualizer = cfg.visualizer
         visualizer['save_dir'] = args.show_dir
+        # a name of its own: mmengine reuses a visualizer instance of the same name
+        # (e.g. the training run's, in the same process), with its save_dir
+        visualizer['name'] = f'show_dir:{osp.abspath(args.show_dir)}'
     return cfg
 
 
 def build_config(args: argparse.Namespace) -> Config:
     """Load the config and apply the command-line overrides."""
     cfg = load_tool_config(args.config, args.cfg_options, args.launcher, args.work_dir,
-                           required_files=[(args.checkpoint, 'checkpoint')])
+                           required_files=[(args.checkpoint, 'checkpoint')],
+                           data_root=args.data_root)
     cfg.load_from = args.checkpoint
     if args.show or args.show_dir:
         cfg = trigger_visualization_hook(cfg, args)

@@ -4,6 +4,7 @@
 Example::
 
     python tools/train.py configs/sfc/sfc_r50_voc.py --work-dir work_dirs/sfc
+    python tools/train.py configs/sfc/sfc_r50_voc.py --data-root /data/VOC2012
     bash tools/dist_train.sh configs/sfc/sfc_r50_voc.py 8
 """
 import argparse
@@ -15,7 +16,12 @@ from mmengine.config import Config, DictAction
 from mmengine.logging import print_log
 from mmengine.runner import Runner
 
-from mmsfc.engine import load_tool_config, setup_cpu_distributed, trusted_local_checkpoints
+from mmsfc.engine import (
+                         add_data_root_argument,
+                         load_tool_config,
+                         setup_cpu_distributed,
+                         trusted_local_checkpoints,
+)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -28,6 +34,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument(
         '--amp', action='store_true', default=False,
         help='enable automatic-mixed-precision training')
+    add_data_root_argument(parser)
     parser.add_argument(
         '--cfg-options', nargs='+', action=DictAction,
         help='override settings of the config, e.g. train_cfg.max_iters=100')
@@ -44,7 +51,8 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def build_config(args: argparse.Namespace) -> Config:
     """Load the config and apply the command-line overrides."""
-    cfg = load_tool_config(args.config, args.cfg_options, args.launcher, args.work_dir)
+    cfg = load_tool_config(args.config, args.cfg_options, args.launcher, args.work_dir,
+                           data_root=args.data_root)
     if args.amp:
         optim_wrapper = cfg.optim_wrapper.type
         if optim_wrapper == 'AmpOptimWrapper':

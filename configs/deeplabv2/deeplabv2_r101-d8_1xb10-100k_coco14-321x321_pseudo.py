@@ -7,12 +7,10 @@ pseudo_label_dir = 'SegmentationClassPseudo/train2014'  # relative to data_root,
 model = dict(decode_head=dict(num_classes=81))
 train_dataloader = dict(dataset=dict(
     type='SFCCOCODataset', data_root=data_root, ann_file='ImageSets/train2014.txt',
-    data_prefix=dict(img_path='train2014', seg_map_path=pseudo_label_dir),
-    cls_label_file='cls_labels_coco.npy'))
+    data_prefix=dict(img_path='train2014', seg_map_path=pseudo_label_dir)))
 val_dataloader = dict(dataset=dict(
     type='SFCCOCODataset', data_root=data_root, ann_file='ImageSets/val2014.txt',
-    data_prefix=dict(img_path='val2014', seg_map_path='SegmentationClass/val2014'),
-    cls_label_file='cls_labels_coco.npy'))
+    data_prefix=dict(img_path='val2014', seg_map_path='SegmentationClass/val2014')))
 test_dataloader = val_dataloader
 max_iters = 100000
 param_scheduler = [

@@ -9,21 +9,19 @@ model = dict(
     backbone=dict(depth=18, init_cfg=None, norm_cfg=dict(type='BN', requires_grad=True)),
     decode_head=dict(in_channels=512, num_classes=len(classes)))
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadAnnotations'),
+    dict(type='LoadImageFromFile', color_type={{_base_.color_type}}),
+    dict(type='SFCLoadAnnotations'),
     dict(type='RandomCrop', crop_size=crop_size),
     dict(type='RandomFlip', prob=0.5),
     dict(type='PackSegInputs'),
 ]
 train_dataloader = dict(
     batch_size=4, num_workers=0, persistent_workers=False,
-    dataset=dict(data_root=data_root, metainfo=dict(classes=classes),
-                 cls_label_file='cls_labels.npy', pipeline=train_pipeline,
+    dataset=dict(data_root=data_root, metainfo=dict(classes=classes), pipeline=train_pipeline,
                  data_prefix=dict(img_path='JPEGImages', seg_map_path='SegmentationClassAug')))
 val_dataloader = dict(
     num_workers=0, persistent_workers=False,
-    dataset=dict(data_root=data_root, metainfo=dict(classes=classes),
-                 cls_label_file='cls_labels.npy'))
+    dataset=dict(data_root=data_root, metainfo=dict(classes=classes)))
 test_dataloader = val_dataloader
 optim_wrapper = dict(optimizer=dict(lr=0.01))
 param_scheduler = [dict(type='PolyLR', power=0.9, eta_min=0.0, begin=0, end=40, by_epoch=False)]

@@ -22,9 +22,7 @@ model = dict(
     backbone=dict(depth=18, stem_channels=32, base_channels=32, norm_eval=False,
                   frozen_stages=-1, init_cfg=None),
     pcm=dict(in_channels=3 + widths[-1], channels=widths[-1]),
-    prototype_head=dict(in_channels=widths, channels=(32, 32, 64, 64)),
-    # N_iter = 1200 // 16 = 75 iterations per epoch of the generated train_aug
-    loss_msdw=dict(n_iter=75))
+    prototype_head=dict(in_channels=widths, channels=(32, 32, 64, 64)))
 optim_wrapper = dict(optimizer=dict(lr=0.05, momentum=0.9, weight_decay=1e-4))
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.1, begin=0, end=50, by_epoch=False),

@@ -14,7 +14,6 @@ model = dict(
     backbone=dict(depth=18, init_cfg=None),
     pcm=dict(in_channels=3 + 512, channels=512),
     prototype_head=dict(in_channels=(64, 128, 256, 512), channels=(16, 16, 32, 32)),
-    loss_msdw=dict(n_iter=6),
     test_cfg=dict(scales=(1.0, 0.5)))
 train_dataloader = dict(
     batch_size=4,
@@ -26,7 +25,7 @@ train_dataloader = dict(
         metainfo=dict(classes=classes),
         cls_label_file='cls_labels.npy',
         pipeline=[
-            dict(type='LoadImageFromFile'),
+            dict(type='LoadImageFromFile', color_type={{_base_.color_type}}),
             dict(type='SFCRandomPasteCrop', crop_size=crop_size),
             dict(type='PackSegInputs', meta_keys={{_base_.meta_keys}}),
         ]))

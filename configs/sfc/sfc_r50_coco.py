@@ -1,7 +1,7 @@
 # SFC stage 1 on COCO 2014 (reference §7): the VOC recipe with 81 classes, an
-# 80-slot image bank, DC from the COCO counts with N_iter = 82081 // 16 = 5130
-# (the authors' COCO values are unknown), 6 epochs = 30780 iterations, no
-# in-training validation (final checkpoint). Layout: tools/dataset_converters/coco.py.
+# 80-slot image bank, DC from the COCO counts with N_iter derived from the
+# loader, 82081 // 16 = 5130 (the authors' COCO values are unknown), 6 epochs =
+# 30780 iterations, no in-training validation (final checkpoint). Layout: tools/dataset_converters/coco.py.
 # CAMs are scored against the train2014 masks and turned into CRF pseudo labels
 # (no IRN), as SIPE/SFC intend.
 _base_ = './sfc_r50_voc.py'
@@ -12,7 +12,7 @@ train_dataloader = dict(dataset=dict(
 test_dataloader = dict(dataset=dict(
     **coco, ann_file='ImageSets/train2014.txt',
     data_prefix=dict(img_path='train2014', seg_map_path='SegmentationClass/train2014')))
-model = dict(num_classes=81, loss_msdw=dict(n_iter=5130))
+model = dict(num_classes=81)
 max_iters = 30780
 param_scheduler = [
     dict(type='PolyLR', power=0.9, eta_min=0.0, begin=0, end=max_iters, by_epoch=False)
@@ -33,7 +33,7 @@ custom_hooks = [
             **coco, ann_file='ImageSets/train2014.txt',
             data_prefix=dict(img_path='train2014', seg_map_path='SegmentationClass/train2014'),
             pipeline={{_base_.pseudo_label_dataloader.dataset.pipeline}})),
-        cam_metric=dict(type='SFCCAMMetric', maps=('final', 'w', 'p'), alpha=1.0),
+        cam_metric=dict(type='SFCCAMMetric', maps=('final', 'w', 'p')),
         crf=dict(iterations=12),
         crf_alpha=0.7,
         store_cams=False,  # 82k full-resolution CAM files are not worth storing

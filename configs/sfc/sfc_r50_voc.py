@@ -14,7 +14,7 @@ custom_hooks = [
         out_dir=None,
         dataloader={{_base_.pseudo_label_dataloader}},
         eval_ann_file={{_base_.pseudo_label_eval_ann_file}},
-        cam_metric=dict(type='SFCCAMMetric', maps=('final', 'w', 'p'), alpha=1.0),
+        cam_metric=dict(type='SFCCAMMetric', maps=('final', 'w', 'p')),
         crf=dict(iterations=12),
         crf_alpha=0.7,
         batch_size=8,

@@ -1,6 +1,6 @@
 # Copyright (c) mmsfc contributors. All rights reserved.
-from .samplers import *  # noqa: F401,F403
 from .colormap import voc_colormap
+from .samplers import *  # noqa: F401,F403
 from .sfc_coco import COCO_OBJECT_CLASSES, SFCCOCODataset
 from .sfc_voc import SFCVOCDataset
 from .shapes import (

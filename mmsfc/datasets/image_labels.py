@@ -34,16 +34,24 @@ def label_from_voc_xml(xml: Union[str, bytes], classes: Sequence[str], source: s
     return label
 
 
-def label_from_mask(mask: np.ndarray, num_fg_classes: int) -> np.ndarray:
+def label_from_mask(mask: np.ndarray, num_fg_classes: int, source: str = 'mask') -> np.ndarray:
     """Classes present in a mask (values ``1..K``; 0 and 255 ignored).
 
     Args:
         mask (np.ndarray): Class-index mask of shape ``(H, W)``.
         num_fg_classes (int): ``K``.
+        source (str): Name of the mask, used in errors.
 
     Returns:
         np.ndarray: float32 multi-hot of shape ``(K,)``.
+
+    Raises:
+        ValueError: naming ``source``, for a mask that is not 2-D or holds
+            values other than ``0..K`` and 255 (e.g. an RGB mask or COCO
+            category ids), which would otherwise be dropped silently.
     """
+    from .transforms.load_annotations import check_mask
+    check_mask(mask, num_fg_classes + 1, source)
     values = np.unique(mask)
     values = values[(values > 0) & (values <= num_fg_classes)]
     label = np.zeros(num_fg_classes, np.float32)

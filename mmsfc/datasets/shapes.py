@@ -49,8 +49,8 @@ import numpy as np
 from mmseg.registry import DATASETS
 from PIL import Image
 
-from .image_labels import save_label_file
 from .colormap import voc_colormap
+from .image_labels import save_label_file
 from .sfc_voc import SFCVOCDataset
 
 

@@ -7,11 +7,13 @@ from .checkpoint import (
 )
 from .distributed import SFCDistributedDataParallel, setup_cpu_distributed
 from .hooks import *  # noqa: F401,F403
+from .optimizers import SFCOptimWrapperConstructor
 from .pseudo_labels import PseudoLabelGenerator
-from .tool_config import load_tool_config
+from .tool_config import add_data_root_argument, load_tool_config, set_data_root
 
 __all__ = [
-    'PseudoLabelGenerator', 'SFCDistributedDataParallel', 'add_checkpoint_match_hook',
-    'count_matching_tensors', 'load_from_local_trusted', 'load_tool_config',
-    'setup_cpu_distributed', 'trusted_local_checkpoints'
+    'PseudoLabelGenerator', 'SFCDistributedDataParallel', 'SFCOptimWrapperConstructor',
+    'add_checkpoint_match_hook', 'add_data_root_argument', 'count_matching_tensors',
+    'load_from_local_trusted', 'load_tool_config', 'set_data_root', 'setup_cpu_distributed',
+    'trusted_local_checkpoints'
 ]

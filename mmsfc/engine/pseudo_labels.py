@@ -18,6 +18,7 @@ from typing import Dict, List, Optional, Sequence, Set
 import mmcv
 import numpy as np
 import torch
+from mmcv.transforms import LoadImageFromFile
 from mmengine.dataset import pseudo_collate
 from mmengine.dist import all_reduce, barrier, get_dist_info, is_main_process
 from mmengine.evaluator import Evaluator
@@ -25,8 +26,7 @@ from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 from mmengine.structures import PixelData
 from mmengine.utils import ProgressBar, track_parallel_progress, track_progress
-from mmseg.datasets.transforms import LoadAnnotations
-from mmseg.registry import DATASETS, VISUALIZERS
+from mmseg.registry import DATASETS, TRANSFORMS, VISUALIZERS
 from mmseg.structures import SegDataSample
 from PIL import Image
 from torch.utils.data import DataLoader, Subset
@@ -34,6 +34,7 @@ from torch.utils.data import DataLoader, Subset
 from mmsfc.postprocess import (
     UNCERTAIN,
     CRFParams,
+    as_stored_cam,
     cams_to_crf_label,
     is_valid_cam_file,
     is_valid_label_png,
@@ -46,6 +47,8 @@ from mmsfc.postprocess.random_walk import RandomWalkParams, sfc_masks
 
 #: EXIF tag of the orientation; values 5-8 mean a 90-degree rotation.
 _EXIF_ORIENTATION = 0x0112
+#: mmcv decode flags that apply the EXIF orientation (the others ignore it).
+_FLAGS_APPLYING_EXIF = ('color', 'grayscale')
 
 
 def _img_id(info: dict) -> str:
@@ -57,22 +60,49 @@ def _present_keys(cls_label: np.ndarray) -> np.ndarray:
     return np.concatenate([[0], np.flatnonzero(np.asarray(cls_label)) + 1]).astype(np.int64)
 
 
-def _label_image(img_path: str, keys: np.ndarray, cam_w: np.ndarray, cam_p: np.ndarray,
-                 png_path: str, crf_kwargs: dict, palette) -> str:
-    """CAMs of one image + the image → its pseudo-label PNG."""
-    image = mmcv.imread(img_path, channel_order='rgb')
+def _image_flag(dataset) -> str:
+    """The mmcv decode flag (``color_type``) of the dataset's ``LoadImageFromFile``.
+
+    The CRF and the visualisation read each image with it, so that they see
+    the pixel frame the CAMs were computed in (with or without an EXIF
+    rotation).
+    """
+    for transform in getattr(getattr(dataset, 'pipeline', None), 'transforms', []):
+        if isinstance(transform, LoadImageFromFile):
+            return transform.color_type
+    return 'color'
+
+
+def _read_rgb(img_path: str, flag: str) -> np.ndarray:
+    """The image ``(H, W, 3)`` uint8 RGB; an error naming the file if it does not decode."""
+    try:
+        image = mmcv.imread(img_path, flag=flag, channel_order='rgb')
+    except (OSError, ValueError) as e:
+        raise ValueError(f'cannot read image {img_path}: {e}') from e
     if image is None:
         raise ValueError(f'cannot read image {img_path}')
+    return image
+
+
+def _label_image(img_path: str, image_flag: str, keys: np.ndarray, cam_w: np.ndarray,
+                 cam_p: np.ndarray, png_path: str, crf_kwargs: dict, palette) -> str:
+    """CAMs of one image + the image → its pseudo-label PNG."""
+    image = _read_rgb(img_path, image_flag)
+    if image.shape[:2] != cam_w.shape[1:]:
+        raise ValueError(f'image {img_path} is {image.shape[1]}x{image.shape[0]} as read for '
+                         f'the CRF ({image_flag!r}) but its CAMs are {cam_w.shape[2]}x'
+                         f'{cam_w.shape[1]}')
     save_label_png(png_path, cams_to_crf_label(image, keys, cam_w, cam_p, **crf_kwargs), palette)
     return png_path
 
 
 def _crf_task(task: tuple) -> str:
     """Worker job on a CAM file (module level, so that it pickles)."""
-    img_path, cam_path, png_path, crf_kwargs, palette = task
+    img_path, image_flag, cam_path, png_path, crf_kwargs, palette = task
     if is_valid_label_png(png_path):
         return png_path
-    return _label_image(img_path, *load_cams(cam_path), png_path, crf_kwargs, palette)
+    return _label_image(img_path, image_flag, *load_cams(cam_path), png_path, crf_kwargs,
+                        palette)
 
 
 class PseudoLabelGenerator:
@@ -106,7 +136,11 @@ class PseudoLabelGenerator:
         crf (dict, optional): :class:`CRFParams` fields.
         crf_alpha (float): Weight of ``M_P`` for the CRF (0.7 in ``cam2ir``).
         weak_bg_scale (float): Background factor of the second CRF pass.
-        bg_offset (float): Background rule offset. fg_scale (float): its factor.
+        bg_offset (float, optional): Background rule offset of the CRF
+            input. fg_scale (float, optional): its foreground factor. Both
+            default to None: the CAM model's ``test_cfg`` values, the single
+            place they are set (as for :class:`SFCCAMMetric`); a value given
+            here overrides it.
         nproc (int): CRF worker processes per rank.
         batch_size (int): Images of equal size inferred together (a GPU gains
             from it; sizes are read from the image headers).
@@ -134,8 +168,8 @@ class PseudoLabelGenerator:
                  crf: Optional[dict] = None,
                  crf_alpha: float = 0.7,
                  weak_bg_scale: float = 0.5,
-                 bg_offset: float = 0.4,
-                 fg_scale: float = 2.0,
+                 bg_offset: Optional[float] = None,
+                 fg_scale: Optional[float] = None,
                  nproc: int = 1,
                  batch_size: int = 1,
                  store_cams: bool = True,
@@ -162,6 +196,7 @@ class PseudoLabelGenerator:
         self.num_show = num_show
         self.walk = RandomWalkParams(**(walk or {}))
         self.mask_dir = osp.join(out_dir, mask_dir)
+        self.image_flag = 'color'  # set from the dataset's pipeline by run()
 
     # ----------------------------------------------------------------- helpers
     def _paths(self, img_id: str):
@@ -185,6 +220,8 @@ class PseudoLabelGenerator:
     def run(self, model) -> Dict[str, float]:
         """Run inference, CRF and scoring; returns the metrics (all ranks)."""
         dataset = self._build_dataset()
+        self.image_flag = _image_flag(dataset)
+        self._take_rule_from(model)
         palette = dataset.metainfo['palette']
         manifest = self._manifest(model, dataset)
         if is_main_process():
@@ -212,6 +249,19 @@ class PseudoLabelGenerator:
         if self.show_dir and is_main_process():
             self._visualize(dataset, ids)
         return metrics
+
+    def _take_rule_from(self, model) -> None:
+        """Fill ``bg_offset`` / ``fg_scale`` left None from the model's ``test_cfg``."""
+        module = model.module if is_model_wrapper(model) else model
+        test_cfg = getattr(module, 'test_cfg', None) or {}
+        self.model_rule = {k: test_cfg[k] for k in ('alpha', 'bg_offset', 'fg_scale')
+                           if k in test_cfg}
+        for name in ('bg_offset', 'fg_scale'):
+            if self.crf_kwargs[name] is None:
+                if name not in self.model_rule:
+                    raise ValueError(f'PseudoLabelGenerator: {name} is not set and the model '
+                                     f'has no test_cfg.{name}')
+                self.crf_kwargs[name] = self.model_rule[name]
 
     # ---------------------------------------------------------------- manifest
     def _manifest(self, model, dataset) -> dict:
@@ -286,17 +336,24 @@ class PseudoLabelGenerator:
     def _same_size_batches(self, dataset, indices: List[int]) -> List[List[int]]:
         """Batches (positions in ``indices``) of up to ``batch_size`` images of one size.
 
-        Sizes come from the image headers.
+        Sizes come from the image headers (rotated by an EXIF orientation
+        only when the pipeline's decode flag applies it); an unreadable header
+        is an error naming the file.
         """
         if self.batch_size == 1:
             return [[i] for i in range(len(indices))]
         by_size = defaultdict(list)
         for i, index in enumerate(indices):
-            with Image.open(dataset.get_data_info(index)['img_path']) as image:
-                width, height = image.size
-                if image.getexif().get(_EXIF_ORIENTATION, 1) in (5, 6, 7, 8):
-                    width, height = height, width  # decoders apply the rotation
-                by_size[(width, height)].append(i)
+            path = dataset.get_data_info(index)['img_path']
+            try:
+                with Image.open(path) as image:
+                    width, height = image.size
+                    rotated = image.getexif().get(_EXIF_ORIENTATION, 1) in (5, 6, 7, 8)
+            except (OSError, ValueError, SyntaxError) as e:
+                raise ValueError(f'cannot read image {path}: {e}') from e
+            if rotated and self.image_flag in _FLAGS_APPLYING_EXIF:
+                width, height = height, width
+            by_size[(width, height)].append(i)
         return [indices[start:start + self.batch_size] for indices in by_size.values()
                 for start in range(0, len(indices), self.batch_size)]
 
@@ -320,15 +377,18 @@ class PseudoLabelGenerator:
                 if self.store_cams:
                     save_cams(cam_path, keys, cam_w, cam_p)
                 else:
+                    # the precision of the stored files, so both paths give the same labels
+                    cam_w, cam_p = as_stored_cam(cam_w), as_stored_cam(cam_p)
                     pending.append(pool.apply_async(
-                        _label_image, (sample.img_path, keys, cam_w, cam_p, png_path,
-                                       self.crf_kwargs, palette)))
+                        _label_image, (sample.img_path, self.image_flag, keys, cam_w, cam_p,
+                                       png_path, self.crf_kwargs, palette)))
                     if len(pending) > 2 * self.nproc:
                         pending.pop(0).get()
                 if evaluator is not None and to_score[subset_index]:
                     subset = loader.dataset
                     sample.gt_sem_seg = PixelData(data=self._load_gt(
-                        subset.dataset.get_data_info(subset.indices[subset_index])))
+                        subset.dataset.get_data_info(subset.indices[subset_index]),
+                        len(subset.dataset.metainfo['classes'])))
                     evaluator.process([sample])
                     num_scored += 1
             if progress is not None:
@@ -343,8 +403,8 @@ class PseudoLabelGenerator:
         for idx in self._my_share(range(len(ids))):
             cam_path, png_path = self._paths(ids[idx])
             if not is_valid_label_png(png_path):
-                tasks.append((dataset.get_data_info(idx)['img_path'], cam_path, png_path,
-                              self.crf_kwargs, palette))
+                tasks.append((dataset.get_data_info(idx)['img_path'], self.image_flag, cam_path,
+                              png_path, self.crf_kwargs, palette))
         print_log(f'CRF: {len(tasks)} images on this rank with {self.nproc} process(es)',
                   logger='current')
         if not tasks:
@@ -368,9 +428,10 @@ class PseudoLabelGenerator:
         return indices
 
     @staticmethod
-    def _load_gt(info: dict) -> torch.Tensor:
-        """The ground truth ``(1, H, W)`` of a data info, through mmseg's loader."""
-        gt = LoadAnnotations()(dict(info, seg_fields=[]))['gt_seg_map']
+    def _load_gt(info: dict, num_classes: int) -> torch.Tensor:
+        """The ground truth ``(1, H, W)`` of a data info, checked by ``SFCLoadAnnotations``."""
+        load = TRANSFORMS.build(dict(type='SFCLoadAnnotations', num_classes=num_classes))
+        gt = load(dict(info, seg_fields=[]))['gt_seg_map']
         return torch.from_numpy(gt.astype(np.int64))[None]
 
     def _score(self, dataset, ids: List[str], indices: List[int]) -> Dict[str, float]:
@@ -390,8 +451,9 @@ class PseudoLabelGenerator:
             cam_path, png_path = self._paths(ids[idx])
             label = load_label_png(png_path).astype(np.int64)
             label[label == UNCERTAIN] = 0  # reference §6.7
-            sample = SegDataSample(metainfo=dict(img_path=info['img_path']))
-            sample.gt_sem_seg = PixelData(data=self._load_gt(info))
+            sample = SegDataSample(metainfo=dict(img_path=info['img_path'],
+                                                 cam_rule=self.model_rule))
+            sample.gt_sem_seg = PixelData(data=self._load_gt(info, num_classes))
             sample.pred_sem_seg = PixelData(data=torch.from_numpy(label)[None])
             if self.store_cams and self.cam_metric_cfg:
                 keys, cam_w, cam_p = load_cams(cam_path)
@@ -411,7 +473,7 @@ class PseudoLabelGenerator:
             cam_path, png_path = self._paths(ids[idx])
             if not is_valid_label_png(png_path):
                 continue
-            image = mmcv.imread(dataset.get_data_info(idx)['img_path'], channel_order='rgb')
+            image = _read_rgb(dataset.get_data_info(idx)['img_path'], self.image_flag)
             label = load_label_png(png_path)
             sample = SegDataSample()
             sample.pred_sem_seg = PixelData(data=torch.from_numpy(label.astype(np.int64))[None])
@@ -439,6 +501,7 @@ class PseudoLabelGenerator:
             dict[str, float]: The metrics (all ranks).
         """
         dataset = self._build_dataset()
+        self.image_flag = _image_flag(dataset)  # EXIF-aware size batches
         palette = dataset.metainfo['palette']
         ids = [_img_id(dataset.get_data_info(i)) for i in range(len(dataset))]
         mine = self._my_share(range(len(ids)))
@@ -520,12 +583,13 @@ class PseudoLabelGenerator:
             return {}
         evaluator = Evaluator(dict(type='IoUMetric', iou_metrics=['mIoU'], prefix='mask'))
         evaluator.dataset_meta = dataset.metainfo
+        num_classes = len(dataset.metainfo['classes'])
         for idx in self._my_share(indices):
             info = dataset.get_data_info(idx)
             label = load_label_png(self._mask_path(ids[idx])).astype(np.int64)
             label[label == UNCERTAIN] = 0
             sample = SegDataSample(metainfo=dict(img_path=info['img_path']))
-            sample.gt_sem_seg = PixelData(data=self._load_gt(info))
+            sample.gt_sem_seg = PixelData(data=self._load_gt(info, num_classes))
             sample.pred_sem_seg = PixelData(data=torch.from_numpy(label)[None])
             evaluator.process([sample])
         return evaluator.evaluate(len(indices))

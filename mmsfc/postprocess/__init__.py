@@ -1,6 +1,8 @@
 # Copyright (c) mmsfc contributors. All rights reserved.
 from .crf import DEEPLAB_CRF, UNCERTAIN, CRFParams, cams_to_crf_label, crf_labels, crf_probabilities
 from .files import (
+                  CAM_DTYPE,
+                  as_stored_cam,
                   is_valid_cam_file,
                   is_valid_label_png,
                   load_cams,
@@ -19,9 +21,9 @@ from .random_walk import (
 )
 
 __all__ = [
-    'CRFParams', 'DEEPLAB_CRF', 'UNCERTAIN', 'cams_to_crf_label', 'crf_labels',
-    'crf_probabilities', 'is_valid_cam_file',
-    'is_valid_label_png', 'load_cams', 'load_label_png', 'save_cams', 'save_label_png',
+    'CAM_DTYPE', 'CRFParams', 'DEEPLAB_CRF', 'UNCERTAIN', 'as_stored_cam', 'cams_to_crf_label',
+    'crf_labels', 'crf_probabilities', 'is_valid_cam_file', 'is_valid_label_png', 'load_cams',
+    'load_label_png', 'save_cams', 'save_label_png',
     'PathIndex', 'get_path_index', 'search_destinations', 'search_paths', 'RandomWalkParams',
     'affinity_labels', 'edge_to_affinity', 'propagate', 'sfc_masks', 'sparse_transition'
 ]

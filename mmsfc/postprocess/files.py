@@ -18,6 +18,18 @@ from typing import Sequence, Tuple
 import numpy as np
 from PIL import Image
 
+#: Precision of the stored CAM maps.
+CAM_DTYPE = np.float16
+
+
+def as_stored_cam(cam: np.ndarray) -> np.ndarray:
+    """``cam`` rounded to the stored precision, as float32 (what :func:`load_cams` returns).
+
+    The streamed pseudo-label path (no CAM files) applies it before the CRF,
+    so that streamed and stored runs give byte-identical labels.
+    """
+    return np.asarray(cam).astype(CAM_DTYPE).astype(np.float32)
+
 
 def save_cams(path: str, keys: np.ndarray, cam_w: np.ndarray, cam_p: np.ndarray) -> None:
     """Write the maps of one image to ``path`` via a temporary file and a rename."""
@@ -26,8 +38,8 @@ def save_cams(path: str, keys: np.ndarray, cam_w: np.ndarray, cam_p: np.ndarray)
                          f'cam_w {cam_w.shape}, cam_p {cam_p.shape}')
     os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
     tmp = f'{path}.{os.getpid()}.tmp.npz'
-    np.savez_compressed(tmp, keys=np.asarray(keys, np.int16), cam_w=cam_w.astype(np.float16),
-                        cam_p=cam_p.astype(np.float16))
+    np.savez_compressed(tmp, keys=np.asarray(keys, np.int16), cam_w=cam_w.astype(CAM_DTYPE),
+                        cam_p=cam_p.astype(CAM_DTYPE))
     os.replace(tmp, path)
 
 

@@ -101,7 +101,9 @@ def test_missing_image_named_in_error(toy_voc, tmp_path):
     shutil.copytree(toy_voc, root)
     import os
     os.remove(osp.join(root, 'JPEGImages', '2000_000000.jpg'))
-    dataset = build(root, cls_label_file='cls_labels.npy',
+    with pytest.raises(FileNotFoundError, match='2000_000000.jpg: missing'):
+        build(root, cls_label_file='cls_labels.npy')  # checked when the dataset is built
+    dataset = build(root, cls_label_file='cls_labels.npy', check_files=False,
                     pipeline=[dict(type='LoadImageFromFile')])
     with pytest.raises(FileNotFoundError, match='2000_000000.jpg'):
         dataset.prepare_data(0)
@@ -112,7 +114,7 @@ def test_corrupt_image_named_in_error(toy_voc, tmp_path):
     shutil.copytree(toy_voc, root)
     with open(osp.join(root, 'JPEGImages', '2000_000001.jpg'), 'wb') as f:
         f.write(b'not a jpeg')
-    dataset = build(root, cls_label_file='cls_labels.npy',
+    dataset = build(root, cls_label_file='cls_labels.npy', check_files=False,
                     pipeline=[dict(type='LoadImageFromFile')])
     with pytest.raises(AssertionError, match='2000_000001.jpg'):
         dataset.prepare_data(1)
@@ -134,3 +136,79 @@ def test_pseudo_label_mode_reads_masks_from_another_directory(toy_voc, tmp_path)
     seg = train[0]['gt_seg_map']
     assert set(np.unique(seg)) <= {0, 255} and (seg == 255).any()
     assert set(np.unique(val[0]['gt_seg_map'])) - {0} <= {1, 2, 3, 4}
+
+
+def test_segmentation_stage_needs_no_image_labels(toy_voc, tmp_path):
+    """Stage 4 (label_source='none') on a dataset without XML and label file."""
+    from mmengine.config import Config
+    from mmseg.registry import DATASETS
+
+    from conftest import REPO_ROOT
+    from mmsfc.engine import set_data_root
+    root = str(tmp_path / 'voc')
+    shutil.copytree(toy_voc, root)
+    shutil.rmtree(osp.join(root, 'Annotations'))
+    import os
+    os.remove(osp.join(root, 'cls_labels.npy'))
+    with pytest.raises(FileNotFoundError, match='Annotations'):
+        build(root)  # the image-label default needs the XML ...
+    cfg = Config.fromfile(osp.join(
+        REPO_ROOT, 'configs/deeplabv2/deeplabv2_r18-d8_1xb4-40it_toyvoc-64x64_pseudo.py'))
+    set_data_root(cfg, root)
+    for loader in (cfg.train_dataloader, cfg.val_dataloader):  # ... the DeepLabV2 configs not
+        dataset = DATASETS.build(loader.dataset)
+        assert len(dataset) in (24, 8) and 'cls_label' not in dataset.get_data_info(0)
+        sample = dataset[0]
+        assert sample['data_samples'].gt_sem_seg.data.shape[-2:] == sample['inputs'].shape[-2:]
+    with pytest.raises(ValueError, match="label_source='none'"):
+        dataset.get_class_image_counts()
+
+
+def test_split_images_checked_before_training(toy_voc, tmp_path):
+    import os
+    root = str(tmp_path / 'voc')
+    shutil.copytree(toy_voc, root)
+    images = osp.join(root, 'JPEGImages')
+    os.remove(osp.join(images, '2000_000003.jpg'))
+    with open(osp.join(images, '2000_000005.jpg'), 'rb') as f:
+        head = f.read(100)
+    with open(osp.join(images, '2000_000005.jpg'), 'wb') as f:
+        f.write(head)  # truncated inside the JPEG header
+    with open(osp.join(images, '2000_000007.jpg'), 'wb') as f:
+        f.write(b'<html>not an image</html>')
+    with pytest.raises(ValueError) as error:
+        build(root, cls_label_file='cls_labels.npy')
+    message = str(error.value)
+    assert '3 of the 24 images of' in message and 'check_files=False' in message
+    assert f'{images}/2000_000003.jpg: missing' in message
+    assert f'{images}/2000_000005.jpg: unreadable' in message
+    assert f'{images}/2000_000007.jpg: unreadable' in message
+    assert len(build(root, cls_label_file='cls_labels.npy', check_files=False)) == 24
+
+
+def test_config_without_sbd_and_xml_builds_every_loader(toy_voc, tmp_path):
+    """configs/sfc/sfc_r50_voc_train-masks.py: labels from the masks, no XML, no label file."""
+    import os
+
+    from mmengine.config import Config
+    from mmseg.registry import DATASETS
+
+    from conftest import REPO_ROOT
+    from mmsfc.engine import set_data_root
+    root = str(tmp_path / 'voc')
+    shutil.copytree(toy_voc, root)
+    shutil.rmtree(osp.join(root, 'Annotations'))
+    shutil.rmtree(osp.join(root, 'SegmentationClassAug'))
+    os.remove(osp.join(root, 'cls_labels.npy'))
+    cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs/sfc/sfc_r50_voc_train-masks.py'))
+    set_data_root(cfg, root)
+    loaders = [cfg.train_dataloader, cfg.val_dataloader, cfg.test_dataloader,
+               cfg.custom_hooks[1].dataloader]
+    truth = build(toy_voc, ann_file='ImageSets/Segmentation/train.txt',
+                  cls_label_file='cls_labels.npy')
+    for loader in loaders:
+        dataset = DATASETS.build(loader.dataset)
+        assert dataset.label_source == 'mask' and len(dataset) == 8
+        for idx in range(8):  # VOC's 20 classes; the toy uses the first 4
+            np.testing.assert_array_equal(dataset.get_data_info(idx)['cls_label'][:4],
+                                          truth.get_data_info(idx)['cls_label'])

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from types import SimpleNamespace
 from unittest.mock import patch
 
 import numpy as np
@@ -104,18 +105,45 @@ def test_invalid_output_is_redone_and_streaming_matches(toy_voc, tiny_model, tmp
     PseudoLabelGenerator(streamed, dataloader_cfg(toy_voc), store_cams=False,
                          nproc=2).run(tiny_model)
     assert not osp.exists(osp.join(streamed, 'cams'))
-    stored_labels, streamed_labels = outputs(stored)[1], outputs(streamed)[1]
-    assert sorted(stored_labels) == sorted(streamed_labels)
-    different = sum((stored_labels[k] != streamed_labels[k]).mean() for k in stored_labels)
-    assert different / len(stored_labels) < 0.01  # only float16 rounding of stored CAMs
+    # the CRF inputs themselves are identical (PNGs alone could hide a difference):
+    # run the streamed path through a synchronous pool that records them
+    crf_inputs = {}
+
+    class RecordingPool:
+        def __init__(self, nproc):
+            pass
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def apply_async(self, func, args):
+            img_path, _, keys, cam_w, cam_p = args[:5]
+            crf_inputs[osp.basename(img_path)[:-4]] = (keys, cam_w, cam_p)
+            return SimpleNamespace(get=lambda: None)
+
+    with patch.object(pl_module, 'Pool', RecordingPool):
+        PseudoLabelGenerator(str(tmp_path / 'recorded'), dataloader_cfg(toy_voc),
+                             store_cams=False, evaluate=False).run(tiny_model)
+    stored_cams = outputs(stored)[0]
+    assert sorted(crf_inputs) == sorted(stored_cams)
+    for img_id, arrays in crf_inputs.items():
+        for a, b in zip(arrays, stored_cams[img_id], strict=True):
+            assert a.dtype == b.dtype and np.array_equal(a, b), img_id
+    names = sorted(os.listdir(osp.join(stored, 'labels')))
+    assert names == sorted(os.listdir(osp.join(streamed, 'labels'))) and len(names) == 24
+    for name in names:  # the streamed CRF sees the stored (float16) precision too
+        with open(osp.join(stored, 'labels', name), 'rb') as a, \
+                open(osp.join(streamed, 'labels', name), 'rb') as b:
+            assert a.read() == b.read(), name
 
 
 def run_tool(config, ckpt, out_dir, root):
-    options = [f'test_dataloader.dataset.data_root={root}',
-               f'custom_hooks.1.dataloader.dataset.data_root={root}']
     return subprocess.Popen(
         [sys.executable, 'tools/make_pseudo_labels.py', config, ckpt, '--out-dir', out_dir,
-         '--no-eval', '--cfg-options', *options],
+         '--no-eval', '--data-root', root, '--work-dir', out_dir + '_work'],
         cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
         env=dict(os.environ, PYTHONWARNINGS='ignore', OMP_NUM_THREADS='1'))
 
@@ -203,3 +231,52 @@ def test_streamed_rerun_and_scoring_only_images_with_masks(toy_voc, tiny_model, 
     second = generator.run(tiny_model)  # nothing left to infer: no streamed CAM score
     assert 'cam/mIoU_final' not in second
     assert second['pseudo_label/mIoU'] == first['pseudo_label/mIoU']
+
+
+def test_truncated_jpeg_named_when_batching(tiny_model, tmp_path):
+    root = str(tmp_path / 'voc')
+    generate_toy_voc(root, dict(train_aug=4, train=0, val=0), seed=3)
+    path = osp.join(root, 'JPEGImages', '2000_000001.jpg')
+    with open(path, 'rb') as f:
+        head = f.read(100)
+    with open(path, 'wb') as f:
+        f.write(head)
+    cfg = dataloader_cfg(root)
+    cfg['dataset']['check_files'] = False  # else the dataset itself refuses it
+    with pytest.raises(ValueError, match=f'cannot read image {path}: Truncated File Read'):
+        PseudoLabelGenerator(str(tmp_path / 'out'), cfg, evaluate=False,
+                             batch_size=2).run(tiny_model)
+
+
+def test_exif_rotated_image_is_read_in_the_frame_of_its_mask(tiny_model, tmp_path):
+    """COCO masks are drawn in the stored pixel frame: images are read ignoring EXIF."""
+    from mmengine.config import Config
+    from mmseg.registry import DATASETS
+
+    from mmsfc.engine import set_data_root
+    root = str(tmp_path / 'voc')
+    generate_toy_voc(root, dict(train_aug=6, train=6, val=0), size_range=(50, 90), seed=4)
+    img_id = next(f'2000_{i:06d}' for i in range(6)
+                  if len(set(Image.open(f'{root}/JPEGImages/2000_{i:06d}.jpg').size)) == 2)
+    path = osp.join(root, 'JPEGImages', img_id + '.jpg')
+    image = Image.open(path)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees when displayed
+    image.save(path, exif=exif.tobytes(), quality=95)
+    mask_shape = np.asarray(Image.open(f'{root}/SegmentationClass/{img_id}.png')).shape
+
+    cfg = Config.fromfile(TOY_CONFIG)
+    set_data_root(cfg, root)
+    dataset = DATASETS.build(cfg.val_dataloader.dataset)  # the CAM evaluation pipeline
+    sample = dataset[int(img_id[-1])]
+    assert sample['data_samples'].img_path == path
+    assert tuple(sample['inputs'].shape[-2:]) == mask_shape
+    assert tuple(sample['data_samples'].gt_sem_seg.shape) == mask_shape
+
+    hook = cfg.custom_hooks[1]
+    generator = PseudoLabelGenerator(str(tmp_path / 'out'), hook.dataloader, batch_size=3,
+                                     eval_ann_file=hook.eval_ann_file)
+    metrics = generator.run(tiny_model)  # scores the labels against the masks
+    assert 0 <= metrics['pseudo_label/mIoU'] <= 100
+    assert load_label_png(f'{tmp_path}/out/labels/{img_id}.png').shape == mask_shape
+    assert load_cams(f'{tmp_path}/out/cams/{img_id}.npz')[1].shape[1:] == mask_shape

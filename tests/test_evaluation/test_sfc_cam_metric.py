@@ -4,9 +4,12 @@ import torch
 
 from mmsfc.evaluation import SFCCAMMetric
 
+RULE = dict(alpha=1.0, bg_offset=0.4, fg_scale=2.0)
 
-def sample(cam_w, cam_p, gt):
-    return dict(cam_w=dict(data=cam_w), cam_p=dict(data=cam_p), gt_sem_seg=dict(data=gt[None]))
+
+def sample(cam_w, cam_p, gt, cam_rule=RULE):
+    return dict(cam_w=dict(data=cam_w), cam_p=dict(data=cam_p), gt_sem_seg=dict(data=gt[None]),
+                cam_rule=cam_rule)
 
 
 def test_maps_and_gt_selected_sweep():
@@ -83,9 +86,78 @@ def test_headline_follows_the_models_inference_map(tiny_model, inference_map):
     assert metric.compute_metrics(metric.results)['mIoU'] == scores['mIoU']
 
 
-def test_seg_logits_of_another_alpha_are_an_error(tiny_model):
+def test_headline_found_under_the_models_rule_when_the_metric_overrides_it(tiny_model):
     samples = predicted_samples(tiny_model, 'final', alpha=0.5)
-    metric = SFCCAMMetric(alpha=1.0)
+    assert all(s['cam_rule']['alpha'] == 0.5 for s in samples)
+    metric = SFCCAMMetric(alpha=1.0)  # scores M_final with alpha 1, the model used 0.5
     metric.dataset_meta = dict(classes=('background', 'a', 'b', 'c', 'd'))
-    with pytest.raises(ValueError, match='alpha=1.0'):
+    metric.process({}, samples)
+    assert {r['headline'] for r in metric.results} == {'final'}
+    scores = metric.compute_metrics(metric.results)
+    assert scores['mIoU'] == scores['mIoU_final']
+
+
+def test_seg_logits_matching_no_map_are_an_error(tiny_model):
+    samples = predicted_samples(tiny_model, 'final', alpha=0.5)
+    for sample in samples:
+        del sample['cam_rule']  # not an SFCClassifier prediction: the metric's rule is used
+    metric = SFCCAMMetric(alpha=1.0, bg_offset=0.4, fg_scale=2.0)
+    metric.dataset_meta = dict(classes=('background', 'a', 'b', 'c', 'd'))
+    with pytest.raises(ValueError, match='match none of the maps.*alpha=1.0'):
         metric.process({}, samples)
+
+
+def test_rule_comes_from_the_model_test_cfg(tiny_model):
+    """alpha / bg_offset / fg_scale live in the model's test_cfg: metric and generator follow."""
+    from mmseg.structures import SegDataSample
+
+    from mmsfc.engine import PseudoLabelGenerator
+    tiny_model.eval()
+    torch.manual_seed(0)
+    image = torch.rand(1, 3, 40, 40) * 255
+    gt = torch.randint(0, 3, (40, 40))
+    meta = dict(cls_label=[1, 1, 0, 0], img_shape=(40, 40), ori_shape=(40, 40))
+
+    def score(**test_cfg):
+        tiny_model.test_cfg.update(test_cfg)
+        with torch.no_grad():
+            result = tiny_model.predict(image, [SegDataSample(metainfo=meta)])[0].to_dict()
+        result['gt_sem_seg'] = dict(data=gt[None])
+        metric = SFCCAMMetric(maps=('final', 'w'))
+        metric.dataset_meta = dict(classes=('background', 'a', 'b', 'c', 'd'))
+        metric.process({}, [result])
+        pred = result['pred_sem_seg']['data'][0]
+        return metric.compute_metrics(metric.results), pred, result
+
+    default, pred, result = score()
+    assert result['cam_rule'] == RULE
+    # the metric's M_final argmax is the model's own prediction
+    assert default['mIoU_final'] == pytest.approx(
+        100 * torch.stack([((pred == c) & (gt == c)).sum() / ((pred == c) | (gt == c)).sum()
+                           for c in (0, 1, 2)]).mean().item(), abs=0.01)
+    assert (pred > 0).any()
+    changed, changed_pred, result = score(bg_offset=5.0)  # every pixel background
+    assert result['cam_rule']['bg_offset'] == 5.0
+    assert (changed_pred == 0).all() and changed['mIoU_w'] != default['mIoU_w']
+    # an explicit metric value overrides the model's
+    metric = SFCCAMMetric(maps=('w', ), bg_offset=0.4)
+    metric.dataset_meta = dict(classes=('background', 'a', 'b', 'c', 'd'))
+    metric.process({}, [result])
+    assert metric.compute_metrics(metric.results)['mIoU_w'] == default['mIoU_w']
+    # the pseudo-label generator's CRF input rule follows the model too
+    generator = PseudoLabelGenerator('unused', dict(dataset=None))
+    generator._take_rule_from(tiny_model)
+    assert (generator.crf_kwargs['bg_offset'], generator.crf_kwargs['fg_scale']) == (5.0, 2.0)
+    assert generator.crf_kwargs['alpha'] == 0.7  # the CRF's own alpha is a separate setting
+    generator = PseudoLabelGenerator('unused', dict(dataset=None), bg_offset=0.1)
+    generator._take_rule_from(tiny_model)
+    assert generator.crf_kwargs['bg_offset'] == 0.1
+
+
+def test_missing_rule_is_an_error():
+    metric = SFCCAMMetric()
+    metric.dataset_meta = dict(classes=('background', 'a'))
+    data = sample(torch.rand(2, 2, 2), torch.rand(2, 2, 2), torch.zeros(2, 2, dtype=torch.long),
+                  cam_rule=None)
+    with pytest.raises(ValueError, match='alpha is not set and the prediction'):
+        metric.process({}, [data])

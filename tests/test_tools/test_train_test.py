@@ -13,6 +13,7 @@ import sys
 
 import pytest
 import torch
+from mmengine.config import Config
 from mmengine.runner.checkpoint import load_from_local
 
 from conftest import REPO_ROOT, TOY_CONFIG
@@ -28,10 +29,8 @@ def load_tool(name):
 
 
 def data_options(root, *extra):
-    return ['--cfg-options'] + [
-        f'{loader}.dataset.data_root={root}'
-        for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader')
-    ] + list(extra)
+    """One option moves every dataloader (train, val, test, the pseudo-label hook's)."""
+    return ['--data-root', root] + (['--cfg-options', *extra] if extra else [])
 
 
 def run_cli(args, timeout=300):
@@ -86,6 +85,10 @@ def test_train_resume_and_test_with_weights_only_torch(toy_voc, tmp_path, monkey
     log = newest_log(work_dir)
     assert 'resumed epoch: 0, iter: 2' in log
     assert 'CAMToPseudoLabelHook: out_dir is not set, no pseudo labels made' in log
+    # one line for the frozen parameters instead of one warning each; DC with class names
+    assert 'is skipped since its requires_grad=False' not in log
+    assert re.search(r'\d+ frozen parameters \(requires_grad=False\) are not optimised', log)
+    assert 'N_IBR=2, C_IBR=3, N_iter=6): aeroplane=' in log
     assert 'Iter(train) [3/4]' in log and 'Iter(train) [2/4]' not in log
     # the resumed run equals an uninterrupted one: same IBR batches, crops, LR
     straight_dir = str(tmp_path / 'straight')
@@ -96,10 +99,23 @@ def test_train_resume_and_test_with_weights_only_torch(toy_voc, tmp_path, monkey
     for key, value in straight['state_dict'].items():
         torch.testing.assert_close(resumed['state_dict'][key], value, msg=key)
 
-    test.main([TOY_CONFIG, osp.join(work_dir, 'iter_4.pth'), '--work-dir',
-               str(tmp_path / 'test'), *data_options(toy_voc, 'experiment_name=tested')])
+    # the config dumped into the work dir names the new root everywhere and is testable
+    dumped = osp.join(work_dir, osp.basename(TOY_CONFIG))
+    with open(dumped) as f:
+        text = f.read()
+    assert 'data/toy_voc' not in text
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        assert Config.fromfile(dumped)[loader].dataset.data_root == toy_voc
+    assert Config.fromfile(dumped).custom_hooks[1].dataloader.dataset.data_root == toy_voc
+    show_dir = str(tmp_path / 'show')
+    test.main([dumped, osp.join(work_dir, 'iter_4.pth'), '--work-dir',
+               str(tmp_path / 'test'), '--show-dir', show_dir,
+               '--cfg-options', 'experiment_name=tested'])
     test_log = newest_log(str(tmp_path / 'test'))
     assert re.search(r'Iter\(test\) \[8/8\].*mIoU: \d+\.\d+', test_log)
+    # --show-dir draws every one of the 8 images, where its help says
+    drawn = sorted(os.listdir(osp.join(show_dir, 'vis_data', 'vis_image')))
+    assert drawn == [f'test_2000_{i:06d}.jpg_4.png' for i in range(8)], drawn  # iteration 4
 
 
 def test_dist_train_two_processes_on_cpu(toy_voc, tmp_path):
@@ -117,8 +133,9 @@ def test_dist_train_two_processes_on_cpu(toy_voc, tmp_path):
     assert 'Distributed training: True' in log and 'GPU number: 2' in log
     # 8 validation images over 2 ranks: 4 iterations each
     assert 'Iter(val) [4/4]' in log
-    # the toy batch, 4 + 2 IBR, is the total over both processes; DC's N_IBR follows it
-    assert 'N_IBR = 2 (2 re-sampled images per step)' in log
+    # the toy batch, 4 + 2 IBR, is the total over both processes; DC's N_IBR follows it,
+    # and N_iter = 24 training images // 4 (the total, not divided by the 2 processes again)
+    assert '2 re-sampled per step (N_IBR=2, C_IBR=3, N_iter=6)' in log
 
 
 def test_missing_config_is_a_one_line_error(tmp_path):
@@ -162,14 +179,13 @@ def test_cam_to_pseudo_label_hook_after_training(toy_voc, tmp_path):
 
 def test_dist_test_and_pseudo_labels_with_two_processes(toy_voc, tmp_path):
     """tools/dist_test.sh and torchrun make_pseudo_labels.py: the results of one process."""
-    from mmengine.config import Config
     from mmseg.registry import MODELS
     cfg = Config.fromfile(TOY_CONFIG)
     cfg.model.backbone.init_cfg = None
     torch.manual_seed(0)
     ckpt = str(tmp_path / 'model.pth')
     torch.save(dict(state_dict=MODELS.build(cfg.model).state_dict()), ckpt)
-    options = data_options(toy_voc, f'custom_hooks.1.dataloader.dataset.data_root={toy_voc}')
+    options = data_options(toy_voc)
     env = dict(os.environ, PYTHONWARNINGS='ignore', PORT=str(free_port()))
 
     result = subprocess.run(['bash', 'tools/dist_test.sh', TOY_CONFIG, ckpt, '2', '--work-dir',
@@ -185,7 +201,8 @@ def test_dist_test_and_pseudo_labels_with_two_processes(toy_voc, tmp_path):
     result = subprocess.run(
         [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node', '2',
          '--master_port', str(free_port()), *tool, '--out-dir', double, '--launcher', 'pytorch',
-         *options], cwd=REPO_ROOT, capture_output=True, text=True, timeout=300, env=env)
+         '--crf-workers', '2', *options],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=300, env=env)
     assert result.returncode == 0, result.stderr[-3000:]
     for sub in ('cams', 'labels'):
         names = sorted(os.listdir(osp.join(single, sub)))

@@ -18,7 +18,7 @@ train_pipeline = [
 ]
 test_pipeline = [
     dict(type='LoadImageFromFile'),
-    dict(type='LoadAnnotations'),
+    dict(type='SFCLoadAnnotations'),
     dict(type='PackSegInputs', meta_keys=meta_keys),
 ]
 train_dataloader = dict(
@@ -45,7 +45,7 @@ val_dataloader = dict(
         data_prefix=dict(img_path='JPEGImages', seg_map_path='SegmentationClass'),
         pipeline=test_pipeline))
 test_dataloader = val_dataloader
-val_evaluator = dict(type='SFCCAMMetric', maps=('final', 'w', 'p'), alpha=1.0)
+val_evaluator = dict(type='SFCCAMMetric', maps=('final', 'w', 'p'))
 test_evaluator = val_evaluator
 pseudo_label_dataloader = dict(
     num_workers=2,

@@ -38,11 +38,14 @@ model = dict(
         in_channels=(256, 512, 1024, 2048),
         channels=(128, 128, 256, 256),
         bg_seed_scale=0.3),
-    # DC comes from the training set's labels and N_IBR from the batch sampler
-    # (DistributionCoefficientHook).
+    # DC comes from the training set's labels (DistributionCoefficientHook), with
+    # N_IBR (images the IBR sampler re-samples per step, over all GPUs) and N_iter
+    # (training images // total batch) taken from the training loader.
     loss_msdw=dict(
-        type='MSDWLoss', c_ibr=3, n_iter=660,
+        type='MSDWLoss', c_ibr=3,
         loss_weight_p=1.6, loss_weight_w=0.8, dc_in_p=True, dc_in_w=True),
+    # alpha, bg_offset and fg_scale are set only here: SFCCAMMetric and the
+    # pseudo-label stage (CAMToPseudoLabelHook, make_pseudo_labels.py) read them.
     test_cfg=dict(
         scales=(1.0, 0.5, 1.5, 2.0), flip=True, resize='pil', inference_map='final', alpha=1.0,
         bg_offset=0.4, fg_scale=2.0))

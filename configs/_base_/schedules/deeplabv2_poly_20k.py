@@ -3,6 +3,7 @@
 # iteration; deeplab-pytorch steps it every 10 iterations); 20k iterations.
 optim_wrapper = dict(
     type='OptimWrapper',
+    constructor='SFCOptimWrapperConstructor',  # one log line for the frozen parameters
     optimizer=dict(type='SGD', lr=2.5e-4, momentum=0.9, weight_decay=5e-4),
     paramwise_cfg=dict(custom_keys={
         'decode_head': dict(lr_mult=10.0),

@@ -4,6 +4,7 @@
 # per iteration over (10582 // 16) * 6 = 3966 iterations, grad-norm clip 1.
 optim_wrapper = dict(
     type='OptimWrapper',
+    constructor='SFCOptimWrapperConstructor',  # one log line for the frozen parameters
     optimizer=dict(type='SGD', lr=0.1, momentum=1e-4, weight_decay=1e-4),
     clip_grad=dict(max_norm=1, norm_type=2),
     paramwise_cfg=dict(custom_keys={

@@ -20,8 +20,11 @@ def _find_counting_dataset(dataset):
     return dataset
 
 
-def resampled_per_step(dataloader) -> int:
-    """Re-sampled (IBR) images per optimisation step over all processes.
+# --------------------------------------------------------------------------
+# The run settings of DC, read from the training loader (one place each).
+# --------------------------------------------------------------------------
+def _check_batch_sampler(dataloader) -> Optional[IBRBatchSampler]:
+    """The loader's :class:`IBRBatchSampler`, or None on one process.
 
     Raises:
         ValueError: With several processes and a batch sampler other than
@@ -30,7 +33,7 @@ def resampled_per_step(dataloader) -> int:
     """
     batch_sampler = getattr(dataloader, 'batch_sampler', None)
     if isinstance(batch_sampler, IBRBatchSampler):
-        return batch_sampler.total_resampled
+        return batch_sampler
     world_size = get_world_size()
     if world_size > 1:
         raise ValueError(
@@ -39,7 +42,37 @@ def resampled_per_step(dataloader) -> int:
             'without IBR), whose batch_size is the total over processes; '
             f'{type(batch_sampler).__name__} would give {world_size} x batch_size images '
             'per step')
-    return 0
+    return None
+
+
+def resampled_per_step(dataloader) -> int:
+    """``N_IBR``: re-sampled (IBR) images per optimisation step over all processes.
+
+    :attr:`IBRBatchSampler.total_resampled`; 0 without an IBR sampler (one
+    process only, see :func:`_check_batch_sampler`).
+    """
+    batch_sampler = _check_batch_sampler(dataloader)
+    return 0 if batch_sampler is None else batch_sampler.total_resampled
+
+
+def iterations_per_epoch(dataloader, num_images: int) -> int:
+    """``N_iter``: ``num_images // loader images per step over all processes``.
+
+    The loader images of one step are :attr:`IBRBatchSampler.total_batch_size`
+    (the config's ``batch_size``, already a total over processes, without the
+    re-sampled images); without an IBR sampler (one process only) the loader's
+    ``batch_size``. VOC train_aug with batch 16 gives 10582 // 16 = 661 for any
+    number of processes; the authors typed 660 (set
+    ``model.loss_msdw.n_iter=660`` to reproduce their DC exactly; the
+    difference is below 0.001 per class).
+    """
+    batch_sampler = _check_batch_sampler(dataloader)
+    if batch_sampler is not None:
+        batch_size = batch_sampler.total_batch_size
+    else:
+        batch_size = getattr(getattr(dataloader, 'batch_sampler', None), 'batch_size', None)
+        batch_size = batch_size or dataloader.batch_size
+    return max(num_images // batch_size, 1)
 
 
 @HOOKS.register_module()
@@ -47,12 +80,26 @@ class DistributionCoefficientHook(Hook):
     """Give every :class:`MSDWLoss` of the model the training set's class counts.
 
     Before training, reads ``n_c`` (images per foreground class) from the
-    training dataset (through any wrapper), sets each loss's ``N_IBR`` to the
-    images the training batch sampler really re-samples per step over all
-    processes (:attr:`IBRBatchSampler.total_resampled`; 0 without IBR),
-    computes the distribution coefficients (paper Eq. 6) and logs them. Only
-    labels are read, never images. With several processes the batch sampler
-    must be an :class:`IBRBatchSampler` (see :func:`resampled_per_step`).
+    training dataset (through any wrapper, e.g. ``RepeatDataset``), fills in
+    each loss's run settings, computes the distribution coefficients (paper
+    Eq. 6) and logs them with the class names. Only labels are read, never
+    images.
+
+    The run settings come from the training loader, so the sampler's
+    ``num_resampled`` and ``batch_size`` (both totals over processes) are the
+    only places they are set:
+
+    - ``N_IBR`` is the images the batch sampler really re-samples per step
+      over all processes (:func:`resampled_per_step`; 0 without IBR). A loss
+      ``n_ibr`` that contradicts it is an error; the hook's ``n_ibr`` is the
+      one deliberate override.
+    - ``N_iter`` is the training images // loader images per step over all
+      processes (:func:`iterations_per_epoch`) unless the loss sets
+      ``n_iter``.
+
+    With several processes the batch sampler must be an
+    :class:`IBRBatchSampler`. A loss whose terms do not use DC (all DC
+    switches or weights off) is left alone.
 
     Args:
         n_ibr (int, optional): ``N_IBR`` for DC instead of the sampler's, e.g.
@@ -66,19 +113,37 @@ class DistributionCoefficientHook(Hook):
         self.n_ibr = n_ibr
 
     def before_train(self, runner) -> None:
-        dataset = _find_counting_dataset(runner.train_dataloader.dataset)
+        loader = runner.train_dataloader
+        dataset = _find_counting_dataset(loader.dataset)
         counts = dataset.get_class_image_counts()
-        real = resampled_per_step(runner.train_dataloader)
-        n_ibr = real if self.n_ibr is None else self.n_ibr
         model = runner.model.module if is_model_wrapper(runner.model) else runner.model
         losses = [m for m in model.modules() if isinstance(m, MSDWLoss)]
         if not losses:
             raise RuntimeError('DistributionCoefficientHook found no MSDWLoss in the model')
+        real = resampled_per_step(loader)  # checks the sampler before anything else
+        names = list(dataset.metainfo['classes'][1:])
         for loss in losses:
-            loss.n_ibr = n_ibr
-            loss.set_class_counts(counts.tolist())
-        runner.logger.info(
-            'distribution coefficients from %d training images, N_IBR = %d (%d re-sampled '
-            'images per step): %s', len(dataset), n_ibr, real,
-            ', '.join(f'{name}={dc:.4f}' for name, dc in
-                      zip(dataset.metainfo['classes'][1:], losses[0].dc.tolist())))
+            if not loss.needs_dc:
+                runner.logger.info('distribution coefficients: not used by the loss')
+                continue
+            self._fill_run_settings(loss, real, loader, len(dataset))
+            loss.set_class_counts(counts.tolist(), names)
+            runner.logger.info(
+                'distribution coefficients from %d training images, %d re-sampled per step '
+                '(N_IBR=%d, C_IBR=%g, N_iter=%d): %s', len(dataset), real,
+                loss.n_ibr, loss.c_ibr, loss.n_iter,
+                ', '.join(f'{name}={dc:.4f}' for name, dc in zip(names, loss.dc.tolist())))
+
+    def _fill_run_settings(self, loss: MSDWLoss, real: int, loader, num_images: int) -> None:
+        """Set ``loss.n_ibr`` (``real``: images re-sampled per step) and ``loss.n_iter``."""
+        if self.n_ibr is not None:
+            loss.n_ibr = self.n_ibr
+        elif loss.n_ibr is None:
+            loss.n_ibr = real
+        elif loss.n_ibr != real:
+            raise ValueError(f'model.loss_msdw.n_ibr={loss.n_ibr} contradicts the '
+                             f'{real} images re-sampled per step over all processes (the IBR '
+                             "sampler's num_resampled); leave n_ibr unset to use them, or set "
+                             'the DistributionCoefficientHook n_ibr to override DC on purpose')
+        if loss.n_iter is None:
+            loss.n_iter = iterations_per_epoch(loader, num_images)

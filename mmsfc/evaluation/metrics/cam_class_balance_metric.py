@@ -57,8 +57,9 @@ class SFCClassBalanceMetric(SFCCAMMetric):
             cam_w, cam_p = sample['cam_w']['data'], sample['cam_p']['data']
             label = sample['gt_sem_seg']['data'][0].to(cam_w.device)
             in_tail = torch.isin(label, tail.to(label.device))
+            rule = self._rule(sample)  # alpha, bg_offset, fg_scale (the model's by default)
             for name in self.maps:
-                pred = self._scores(cam_w, cam_p, name).argmax(dim=0)
+                pred = self._scores(cam_w, cam_p, name, *rule).argmax(dim=0)
                 claimed = in_tail & torch.isin(pred, head.to(pred.device))
                 areas[f'claim_{name}'] = (int(claimed.sum()), int(in_tail.sum()))
 

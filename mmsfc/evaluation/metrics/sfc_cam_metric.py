@@ -1,7 +1,7 @@
 # Copyright (c) mmsfc contributors. All rights reserved.
 import os.path as osp
 from collections import OrderedDict
-from typing import Dict, Optional, Sequence
+from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -35,14 +35,20 @@ class SFCCAMMetric(IoUMetric):
     and is reported under a key saying so; the paper's number uses the
     model's own background channel.
 
+    ``alpha``, ``bg_offset`` and ``fg_scale`` are set in one place, the CAM
+    model's ``test_cfg``: left None here, they are read from the ``cam_rule``
+    that :class:`SFCClassifier` stores in each prediction's metainfo, so the
+    metric scores with the rule the model predicts with. A value given here
+    overrides it (e.g. to score ``M_final`` with another ``alpha``).
+
     The headline ``mIoU`` (and ``aAcc`` and the per-class table) is the map
     the model predicted with (``model.test_cfg.inference_map``): the metric
-    identifies it by comparing each sample's ``seg_logits`` with the maps it
-    computes, so ``--cfg-options model.test_cfg.inference_map=w`` alone makes
-    ``mIoU`` the mIoU of ``M_W'``. ``seg_logits`` that match none of the maps
-    (``alpha``, ``bg_offset`` or ``fg_scale`` differ from the model's) raise
-    an error. Samples without ``seg_logits`` (CAMs read back from files) use
-    the first of ``maps``.
+    identifies it by comparing each sample's ``seg_logits`` with the maps
+    computed under the model's rule (its ``cam_rule``), so ``--cfg-options
+    model.test_cfg.inference_map=w`` alone makes ``mIoU`` the mIoU of
+    ``M_W'``; that map is then scored with the metric's rule. ``seg_logits``
+    that match none of the maps raise an error. Samples without
+    ``seg_logits`` (CAMs read back from files) use the first of ``maps``.
 
     Returned keys: ``mIoU`` (the headline map, for ``save_best``),
     ``mIoU_<map>`` for each map, ``mIoU_w_plus_p`` (``mIoU_w +
@@ -52,18 +58,21 @@ class SFCCAMMetric(IoUMetric):
 
     Args:
         maps (Sequence[str]): Maps to score, from ``'final'``, ``'w'``, ``'p'``.
-        alpha (float): Weight of ``M_P`` in ``'final'``.
-        bg_offset (float): Background offset of the background rule.
-        fg_scale (float): Foreground factor of the background rule.
+        alpha (float, optional): Weight of ``M_P`` in ``'final'``. Defaults
+            to None (the model's ``test_cfg.alpha``).
+        bg_offset (float, optional): Background offset of the background
+            rule. Defaults to None (the model's).
+        fg_scale (float, optional): Foreground factor of the background
+            rule. Defaults to None (the model's).
         bg_thresholds (Sequence[float], optional): Thresholds to sweep.
         **kwargs: Passed to :class:`mmseg.evaluation.IoUMetric`.
     """
 
     def __init__(self,
                  maps: Sequence[str] = _MAPS,
-                 alpha: float = 1.0,
-                 bg_offset: float = 0.4,
-                 fg_scale: float = 2.0,
+                 alpha: Optional[float] = None,
+                 bg_offset: Optional[float] = None,
+                 fg_scale: Optional[float] = None,
                  bg_thresholds: Optional[Sequence[float]] = None,
                  **kwargs) -> None:
         super().__init__(**kwargs)
@@ -76,30 +85,55 @@ class SFCCAMMetric(IoUMetric):
         self.fg_scale = fg_scale
         self.bg_thresholds = tuple(bg_thresholds or ())
 
-    def _scores(self, cam_w: Tensor, cam_p: Tensor, name: str) -> Tensor:
-        rule = background_rule
-        if name == 'w':
-            return rule(cam_w, self.bg_offset, self.fg_scale)
-        if name == 'p':
-            return rule(cam_p, self.bg_offset, self.fg_scale)
-        return (rule(cam_w, self.bg_offset, self.fg_scale) +
-                self.alpha * rule(cam_p, self.bg_offset, self.fg_scale))
+    def _rule(self, sample: dict) -> Tuple[float, float, float]:
+        """``(alpha, bg_offset, fg_scale)``: the metric's own, else the sample's ``cam_rule``."""
+        model_rule = sample.get('cam_rule') or {}
+        values = []
+        for name in ('alpha', 'bg_offset', 'fg_scale'):
+            value = getattr(self, name)
+            value = model_rule.get(name) if value is None else value
+            if value is None:
+                raise ValueError(f'SFCCAMMetric: {name} is not set and the prediction of '
+                                 f'{sample.get("img_path")} carries no cam_rule (set it in the '
+                                 "metric or predict with SFCClassifier)")
+            values.append(float(value))
+        return tuple(values)
 
-    def _headline_map(self, sample: dict, cam_w: Tensor, cam_p: Tensor) -> str:
-        """The map behind ``sample['seg_logits']``, else the first of ``maps``."""
+    @staticmethod
+    def _scores(cam_w: Tensor, cam_p: Tensor, name: str, alpha: float, bg_offset: float,
+                fg_scale: float) -> Tensor:
+        if name == 'w':
+            return background_rule(cam_w, bg_offset, fg_scale)
+        if name == 'p':
+            return background_rule(cam_p, bg_offset, fg_scale)
+        return (background_rule(cam_w, bg_offset, fg_scale) +
+                alpha * background_rule(cam_p, bg_offset, fg_scale))
+
+    def _headline_map(self, sample: dict, cam_w: Tensor, cam_p: Tensor,
+                      rule: Tuple[float, float, float]) -> str:
+        """The map behind ``sample['seg_logits']``, else the first of ``maps``.
+
+        The maps are computed with the model's ``cam_rule`` where the sample
+        carries one (so a metric ``alpha`` overriding the model's does not
+        hide the map), else with ``rule``, the metric's.
+        """
         if 'seg_logits' not in sample:
             return self.maps[0]
+        model_rule = sample.get('cam_rule') or {}
+        model_rule = tuple(float(model_rule.get(name, value)) for name, value in
+                           zip(('alpha', 'bg_offset', 'fg_scale'), rule))
         logits = sample['seg_logits']['data']
         for name in self.maps + tuple(m for m in _MAPS if m not in self.maps):
-            scores = self._scores(cam_w, cam_p, name)
+            scores = self._scores(cam_w, cam_p, name, *model_rule)
             if scores.shape == logits.shape and torch.allclose(scores, logits.to(scores),
                                                                rtol=1e-5, atol=1e-6):
                 return name
+        alpha, bg_offset, fg_scale = model_rule
         raise ValueError(
             f"SFCCAMMetric: the model's seg_logits of {sample.get('img_path', 'a sample')} "
-            f'match none of the maps {_MAPS} computed with alpha={self.alpha}, '
-            f'bg_offset={self.bg_offset}, fg_scale={self.fg_scale}; set the metric to the '
-            "model's test_cfg values")
+            f'match none of the maps {_MAPS} computed with alpha={alpha}, '
+            f'bg_offset={bg_offset}, fg_scale={fg_scale}; predict with SFCClassifier (its '
+            "predictions carry the rule of its test_cfg) or set the metric to the model's values")
 
     def process(self, data_batch: dict, data_samples: Sequence[dict]) -> None:
         """Accumulate intersections and unions of every map and threshold.
@@ -118,14 +152,16 @@ class SFCCAMMetric(IoUMetric):
                 continue
             cam_w, cam_p = sample['cam_w']['data'], sample['cam_p']['data']
             label = sample['gt_sem_seg']['data'][0].to(cam_w.device)
-            headline = self._headline_map(sample, cam_w, cam_p)
+            rule = self._rule(sample)
+            headline = self._headline_map(sample, cam_w, cam_p, rule)
             areas = {'headline': headline}
             for name in dict.fromkeys((headline, ) + self.maps):
-                pred = self._scores(cam_w, cam_p, name).argmax(dim=0)
+                pred = self._scores(cam_w, cam_p, name, *rule).argmax(dim=0)
                 areas[name] = self.intersect_and_union(pred, label, num_classes,
                                                        self.ignore_index)
             if self.bg_thresholds:
-                mix = (cam_w + self.alpha * cam_p) / (1 + self.alpha)
+                alpha = rule[0]
+                mix = (cam_w + alpha * cam_p) / (1 + alpha)
                 for threshold in self.bg_thresholds:
                     scores = mix.clone()
                     scores[0] = threshold
@@ -153,8 +189,7 @@ class SFCCAMMetric(IoUMetric):
         for name in self.maps:
             metrics[f'mIoU_{name}'] = self._miou([r[name] for r in results])
         if 'w' in self.maps and 'p' in self.maps:
-            metrics['mIoU_w_plus_p'] = round(metrics['mIoU_w'] + metrics['mIoU_p'],
-                                                         2)
+            metrics['mIoU_w_plus_p'] = round(metrics['mIoU_w'] + metrics['mIoU_p'], 2)
         if self.bg_thresholds:
             sweep = {t: self._miou([r[t] for r in results]) for t in self.bg_thresholds}
             best = max(sweep, key=sweep.get)

@@ -428,4 +428,7 @@ class SFCClassifier(BaseModel):
             pred_sem_seg=PixelData(data=combined.argmax(dim=0, keepdim=True)),
             cam_w=PixelData(data=cam_w),
             cam_p=PixelData(data=cam_p)))
+        # the rule behind pred_sem_seg, for SFCCAMMetric / the pseudo-label stage
+        sample.set_metainfo(dict(cam_rule={k: self.test_cfg[k]
+                                           for k in ('alpha', 'bg_offset', 'fg_scale')}))
         return sample

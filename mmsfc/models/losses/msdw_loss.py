@@ -14,7 +14,8 @@ from ..utils.cam_ops import max_normalize
 def distribution_coefficients(class_counts: Sequence[float],
                               n_ibr: int = 4,
                               c_ibr: float = 3,
-                              n_iter: int = 660) -> Tensor:
+                              n_iter: int = 660,
+                              class_names: Optional[Sequence[str]] = None) -> Tensor:
     """Distribution coefficients ``DC`` (paper Eq. 6, as the authors code it).
 
     With ``n_c`` the number of training images containing class ``c`` and
@@ -33,6 +34,8 @@ def distribution_coefficients(class_counts: Sequence[float],
         c_ibr (float): Classes assumed per re-sampled image. Defaults to 3.
         n_iter (int): Iterations per epoch. Defaults to 660 (VOC train_aug
             with batch 16, as coded by the authors).
+        class_names (Sequence[str], optional): Names of the ``K`` classes,
+            used in the warning about classes without a training image.
 
     Returns:
         Tensor: ``DC`` of shape ``(K,)``, float64.
@@ -46,8 +49,12 @@ def distribution_coefficients(class_counts: Sequence[float],
     resampled = n_ibr * c_ibr * n_iter / num_classes
     if (counts == 0).any():
         empty = torch.nonzero(counts == 0).flatten().tolist()
-        warnings.warn(f'classes {empty} have no training image; their distribution '
-                      'coefficient only comes from the re-sampled images', stacklevel=2)
+        if class_names is not None and len(class_names) == num_classes:
+            named = ', '.join(repr(class_names[i]) for i in empty)
+        else:  # foreground class c is entry c - 1
+            named = ', '.join(f'class index {i + 1}' for i in empty)
+        warnings.warn(f'{named}: no training image; the distribution coefficient comes only '
+                      'from the re-sampled images', stacklevel=2)
         if resampled <= 0:
             raise ValueError('a class with zero images needs n_ibr * c_ibr * n_iter > 0 '
                              'to have a finite distribution coefficient')
@@ -83,12 +90,21 @@ class MSDWLoss(nn.Module):
     non-persistent buffer: derived from the data, it follows the model's
     device but stays out of checkpoints (the hook recomputes it on resume).
 
+    ``N_IBR`` and ``N_iter`` are properties of the training run, so by
+    default (None) the hook fills them in from the training loader: the IBR
+    sampler's ``num_resampled`` and the iterations per epoch (see
+    :class:`~mmsfc.engine.hooks.DistributionCoefficientHook`). A value given
+    here wins (e.g. ``n_iter=660``, the authors' typed value, where the
+    derived one is 10582 // 16 = 661); with ``class_counts`` given here both
+    must be given.
+
     Args:
         num_classes (int): Foreground classes ``K``.
         class_counts (Sequence[float], optional): ``n_c`` per foreground class.
-        n_ibr (int): ``N_IBR``. Defaults to 4.
+        n_ibr (int, optional): ``N_IBR``. Defaults to None (from the sampler).
         c_ibr (float): ``C_IBR``. Defaults to 3.
-        n_iter (int): ``N_iter``. Defaults to 660.
+        n_iter (int, optional): ``N_iter``. Defaults to None (from the
+            dataset size and the batch size).
         loss_weight_p (float): ``w_P``. Defaults to 1.6.
         loss_weight_w (float): ``w_W``. Defaults to 0.8.
         dc_in_p (bool): Weight ``L_DW^P`` by DC. Defaults to True.
@@ -98,9 +114,9 @@ class MSDWLoss(nn.Module):
     def __init__(self,
                  num_classes: int,
                  class_counts: Optional[Sequence[float]] = None,
-                 n_ibr: int = 4,
+                 n_ibr: Optional[int] = None,
                  c_ibr: float = 3,
-                 n_iter: int = 660,
+                 n_iter: Optional[int] = None,
                  loss_weight_p: float = 1.6,
                  loss_weight_w: float = 0.8,
                  dc_in_p: bool = True,
@@ -124,12 +140,21 @@ class MSDWLoss(nn.Module):
         return ((self.dc_in_p and self.loss_weight_p > 0)
                 or (self.dc_in_w and self.loss_weight_w > 0))
 
-    def set_class_counts(self, class_counts: Sequence[float]) -> None:
-        """Compute and store ``DC`` from per-class training image counts."""
+    def set_class_counts(self, class_counts: Sequence[float],
+                         class_names: Optional[Sequence[str]] = None) -> None:
+        """Compute and store ``DC`` from per-class training image counts.
+
+        ``class_names`` (the ``K`` foreground names) only name classes in warnings.
+        """
         if len(class_counts) != self.num_classes:
             raise ValueError(f'expected {self.num_classes} class counts, '
                              f'got {len(class_counts)}: {list(class_counts)}')
-        dc = distribution_coefficients(class_counts, self.n_ibr, self.c_ibr, self.n_iter)
+        if self.n_ibr is None or self.n_iter is None:
+            raise ValueError('MSDWLoss needs n_ibr and n_iter for the distribution '
+                             'coefficients: DistributionCoefficientHook derives them from the '
+                             'training loader; give both when passing class_counts directly')
+        dc = distribution_coefficients(class_counts, self.n_ibr, self.c_ibr, self.n_iter,
+                                       class_names)
         self.dc.copy_(dc.to(self.dc))
 
     def _class_weights(self, use_dc: bool) -> Tensor:

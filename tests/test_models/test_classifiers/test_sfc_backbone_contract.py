@@ -63,7 +63,7 @@ def toy_model_cfg(channels=(8, 12, 16), strides=(2, 2, 2), out_format='maps'):
         pcm=dict(type='SFCPCM', in_channels=3 + channels[-1], channels=channels[-1]),
         prototype_head=dict(type='SFCPrototypeHead', in_channels=channels,
                             channels=tuple(4 for _ in channels)),
-        loss_msdw=dict(type='MSDWLoss', class_counts=[10, 6, 3, 1]),
+        loss_msdw=dict(type='MSDWLoss', class_counts=[10, 6, 3, 1], n_ibr=4, n_iter=660),
         test_cfg=dict(scales=(1.0, 0.5)))
 
 

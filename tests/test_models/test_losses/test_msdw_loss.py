@@ -31,8 +31,10 @@ def test_dc_sensitivity_matches_reference_notes():
 
 
 def test_dc_zero_count_class_warns_and_stays_finite():
-    with pytest.warns(UserWarning, match='no training image'):
-        dc = distribution_coefficients([10, 0, 5])
+    with pytest.warns(UserWarning, match="'cat': no training image"):
+        dc = distribution_coefficients([10, 0, 5], class_names=('dog', 'cat', 'cow'))
+    with pytest.warns(UserWarning, match='class index 2: no training image'):
+        distribution_coefficients([10, 0, 5])  # 1-based like the dataset's classes
     assert torch.isfinite(dc).all() and dc[1] == dc.max()
     with pytest.raises(ValueError, match='n_ibr'):
         with pytest.warns(UserWarning):
@@ -47,7 +49,7 @@ def test_dc_equal_counts_are_ones():
 def test_loss_matches_hand_computation():
     torch.manual_seed(0)
     counts = [30, 10, 5]
-    loss = MSDWLoss(num_classes=3, class_counts=counts)
+    loss = MSDWLoss(num_classes=3, class_counts=counts, n_ibr=4, n_iter=660)
     dc = distribution_coefficients(counts).float()
     cam_w, cam_p = torch.rand(2, 4, 8, 8), torch.rand(2, 4, 8, 8) * 3
     cam_w_half = torch.rand(2, 4, 4, 4)
@@ -68,14 +70,14 @@ def test_loss_matches_hand_computation():
 def test_ablation_switches():
     cam_w, cam_p, half = torch.rand(1, 3, 4, 4), torch.rand(1, 3, 4, 4), torch.rand(1, 3, 2, 2)
     labels = torch.ones(1, 2)
-    with_dc = MSDWLoss(num_classes=2, class_counts=[100, 1])
+    with_dc = MSDWLoss(num_classes=2, class_counts=[100, 1], n_ibr=4, n_iter=660)
     no_dc = MSDWLoss(num_classes=2, dc_in_p=False, dc_in_w=False)
     assert not no_dc.needs_dc
     a, b = with_dc(cam_w, cam_p, half, labels), no_dc(cam_w, cam_p, half, labels)
     assert not torch.allclose(a['loss_dw_p'], b['loss_dw_p'])
-    only_w = MSDWLoss(num_classes=2, class_counts=[100, 1], loss_weight_p=0)
+    only_w = MSDWLoss(num_classes=2, class_counts=[100, 1], n_ibr=4, n_iter=660, loss_weight_p=0)
     assert set(only_w(cam_w, None, half, labels)) == {'loss_dw_w'}
-    only_p = MSDWLoss(num_classes=2, class_counts=[100, 1], loss_weight_w=0)
+    only_p = MSDWLoss(num_classes=2, class_counts=[100, 1], n_ibr=4, n_iter=660, loss_weight_w=0)
     assert set(only_p(cam_w, cam_p, half, labels)) == {'loss_dw_p'}
 
 
@@ -86,3 +88,5 @@ def test_missing_dc_raises_clear_error_and_counts_checked():
              torch.ones(1, 2))
     with pytest.raises(ValueError, match='expected 2 class counts'):
         loss.set_class_counts([1, 2, 3])
+    with pytest.raises(ValueError, match='needs n_ibr and n_iter'):
+        loss.set_class_counts([1, 2])

@@ -1,0 +1,50 @@
+# Copyright (c) mmsfc contributors. All rights reserved.
+import logging
+
+from mmengine.logging import MMLogger, print_log
+from mmengine.optim import DefaultOptimWrapperConstructor, OptimWrapper
+from mmseg.registry import OPTIM_WRAPPER_CONSTRUCTORS
+from torch import nn
+
+#: The record mmengine's constructor logs for each frozen parameter.
+_FROZEN_RECORD = 'is skipped since its requires_grad=False'
+
+
+class _FrozenParamRecordFilter(logging.Filter):
+    """Drops (and counts) the per-parameter "skipped since requires_grad=False" warnings."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.dropped = 0
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if _FROZEN_RECORD in record.getMessage():
+            self.dropped += 1
+            return False
+        return True
+
+
+@OPTIM_WRAPPER_CONSTRUCTORS.register_module()
+class SFCOptimWrapperConstructor(DefaultOptimWrapperConstructor):
+    """mmengine's default constructor, with one log line for the frozen parameters.
+
+    The default constructor logs a WARNING for every parameter with
+    ``requires_grad=False``: 72 per run of the SFC ResNet-50 (frozen stem,
+    layer1 and layer2), 208 for DeepLabV2's ResNet-101 (frozen BN). Freezing
+    them is intended, so this constructor logs a single INFO line with their number instead; the
+    parameter groups are exactly those of :class:`DefaultOptimWrapperConstructor`.
+    Select it with ``optim_wrapper=dict(constructor='SFCOptimWrapperConstructor')``.
+    """
+
+    def __call__(self, model: nn.Module) -> OptimWrapper:
+        logger = MMLogger.get_current_instance()
+        record_filter = _FrozenParamRecordFilter()
+        logger.addFilter(record_filter)
+        try:
+            optim_wrapper = super().__call__(model)
+        finally:
+            logger.removeFilter(record_filter)
+        if record_filter.dropped:
+            print_log(f'{record_filter.dropped} frozen parameters (requires_grad=False) are '
+                      'not optimised', logger='current')
+        return optim_wrapper

@@ -1,0 +1,54 @@
+# Copyright (c) mmsfc contributors. All rights reserved.
+"""One setting moves every dataset of a config (``--data-root``)."""
+import os.path as osp
+
+import pytest
+from mmengine.config import Config
+
+from conftest import REPO_ROOT
+from mmsfc.engine import load_tool_config, set_data_root
+
+VOC_CONFIG = osp.join(REPO_ROOT, 'configs/sfc/sfc_r50_voc.py')
+
+
+def data_roots(node, prefix=''):
+    """Every (dotted key, value) of a ``data_root`` below the top level."""
+    found = []
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == 'data_root' and prefix:
+                found.append((f'{prefix}.{key}', value))
+            else:
+                found += data_roots(value, f'{prefix}.{key}' if prefix else key)
+    elif isinstance(node, (list, tuple)):
+        for i, value in enumerate(node):
+            found += data_roots(value, f'{prefix}.{i}')
+    return found
+
+
+def test_set_data_root_reaches_every_loader_hook_and_wrapper():
+    cfg = Config.fromfile(VOC_CONFIG)
+    cfg.train_dataloader.dataset = dict(type='RepeatDataset', times=2,
+                                        dataset=cfg.train_dataloader.dataset)
+    assert {root for _, root in data_roots(cfg.to_dict())} == {'data/VOCdevkit/VOC2012'}
+    changed = set_data_root(cfg, '/elsewhere/VOC2012')
+    roots = dict(data_roots(cfg.to_dict()))
+    assert set(roots.values()) == {'/elsewhere/VOC2012'}
+    assert {'train_dataloader.dataset.dataset.data_root', 'val_dataloader.dataset.data_root',
+            'test_dataloader.dataset.data_root',
+            'custom_hooks.1.dataloader.dataset.data_root'} <= set(roots) == set(changed[1:])
+    assert cfg.data_root == '/elsewhere/VOC2012'
+    # relative paths stay relative to the root
+    assert cfg.test_dataloader.dataset.ann_file == 'ImageSets/Segmentation/train.txt'
+
+
+@pytest.mark.parametrize('how', ['argument', 'cfg_option'])
+def test_load_tool_config_data_root(how, tmp_path):
+    kwargs = dict(data_root='/new') if how == 'argument' else {}
+    options = {'data_root': '/new'} if how == 'cfg_option' else {}
+    options['train_dataloader.batch_size'] = 3
+    cfg = load_tool_config(VOC_CONFIG, options, work_dir=str(tmp_path), **kwargs)
+    assert {root for _, root in data_roots(cfg.to_dict())} == {'/new'}
+    assert cfg.train_dataloader.batch_size == 3
+    with pytest.raises(SystemExit, match='disagree'):
+        load_tool_config(VOC_CONFIG, {'data_root': '/a'}, data_root='/b')
