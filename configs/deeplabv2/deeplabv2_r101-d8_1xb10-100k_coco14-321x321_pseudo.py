@@ -1,5 +1,5 @@
 # Stage 4 on COCO 2014: DeepLabV2 ResNet-101 on the CRF pseudo labels of
-# train2014 (reference §7: no IRN), 81-class mIoU on val2014. deeplab-pytorch's
+# train2014 (docs/method_notes.md §14: no IRN), 81-class mIoU on val2014. deeplab-pytorch's
 # COCO template: 100k iterations, lr 2.5e-4, batch 10; SFC's values are unknown.
 _base_ = './deeplabv2_r101-d8_1xb10-20k_voc12aug-321x321_pseudo.py'
 data_root = 'data/coco'

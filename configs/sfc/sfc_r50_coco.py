@@ -1,4 +1,4 @@
-# SFC stage 1 on COCO 2014 (reference §7): the VOC recipe with 81 classes, an
+# SFC stage 1 on COCO 2014 (docs/method_notes.md §7, §14): the VOC recipe with 81 classes, an
 # 80-slot image bank, DC from the COCO counts with N_iter derived from the
 # loader, 82081 // 16 = 5130 (the authors' COCO values are unknown), 6 epochs =
 # 30780 iterations, no in-training validation (final checkpoint). Layout: tools/dataset_converters/coco.py.

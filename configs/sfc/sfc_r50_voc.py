@@ -1,4 +1,4 @@
-# SFC stage 1 on VOC 2012 train_aug: the authors' settings (reference §2-§5).
+# SFC stage 1 on VOC 2012 train_aug: the authors' settings (docs/method_notes.md §1-§10).
 _base_ = [
     '../_base_/models/sfc_r50.py', '../_base_/datasets/voc12aug_cls.py',
     '../_base_/schedules/sfc_poly_3966it.py', 'mmseg::_base_/default_runtime.py'

@@ -110,7 +110,7 @@ class PseudoLabelGenerator:
 
     Outputs under ``out_dir``: ``cams/<id>.npz`` (max-normalised ``M_W`` and
     ``M_P`` of the present classes, float16; see :mod:`mmsfc.postprocess.files`)
-    and ``labels/<id>.png`` (CRF pseudo labels, 255 uncertain, reference §6.4).
+    and ``labels/<id>.png`` (CRF pseudo labels, 255 uncertain, docs/method_notes.md §13).
 
     - **Sharded**: image ``i`` belongs to rank ``i % world_size``, which infers
       and labels it, so under N ranks every file is written exactly once.
@@ -120,7 +120,7 @@ class PseudoLabelGenerator:
       weights' hash and the settings; a run that differs is refused.
     - **Scored** from the files (so reruns score everything): the CAMs with
       :class:`SFCCAMMetric` and the pseudo labels with mmseg's ``IoUMetric``
-      with 255 counted as background (reference §6.7), on the images that have
+      with 255 counted as background (docs/method_notes.md §15), on the images that have
       a ground-truth mask (optionally only those of ``eval_ann_file``).
     - ``store_cams=False`` streams each image's CAMs straight into the CRF pool
       without writing ``cams/`` (for COCO-sized runs); the CAM metric then
@@ -450,7 +450,7 @@ class PseudoLabelGenerator:
             info = dataset.get_data_info(idx)
             cam_path, png_path = self._paths(ids[idx])
             label = load_label_png(png_path).astype(np.int64)
-            label[label == UNCERTAIN] = 0  # reference §6.7
+            label[label == UNCERTAIN] = 0  # docs/method_notes.md §15
             sample = SegDataSample(metainfo=dict(img_path=info['img_path'],
                                                  cam_rule=self.model_rule))
             sample.gt_sem_seg = PixelData(data=self._load_gt(info, num_classes))

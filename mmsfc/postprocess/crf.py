@@ -1,5 +1,5 @@
 # Copyright (c) mmsfc contributors. All rights reserved.
-"""Dense CRF on label maps and the authors' CAM → pseudo-label rule (reference §6.4).
+"""Dense CRF on label maps and the authors' CAM → pseudo-label rule (docs/method_notes.md §13).
 
 Plain numpy functions (no registry, no runner), so they also run in worker
 processes and outside mmsfc.
@@ -28,7 +28,7 @@ def _pydensecrf():
 
 @dataclass(frozen=True)
 class CRFParams:
-    """Parameters of :func:`crf_labels` (defaults: the SFC code, reference §6.4).
+    """Parameters of :func:`crf_labels` (defaults: the SFC code, docs/method_notes.md §13).
 
     Attributes:
         iterations (int): Mean-field iterations (12 in SFC, 10 in SIPE).
@@ -48,7 +48,7 @@ class CRFParams:
     bilateral_compat: float = 10
 
 
-#: deeplab-pytorch's test-time CRF (reference §1.3): 10 iterations, pos_w 3,
+#: deeplab-pytorch's test-time CRF (docs/method_notes.md §15): 10 iterations, pos_w 3,
 #: pos_xy_std 1, bi_w 4, bi_xy_std 67, bi_rgb_std 3.
 DEEPLAB_CRF = CRFParams(iterations=10, gaussian_sxy=1, gaussian_compat=3, bilateral_sxy=67,
                         bilateral_srgb=3, bilateral_compat=4)
@@ -113,7 +113,7 @@ def cams_to_crf_label(image: np.ndarray, keys: np.ndarray, cam_w: np.ndarray,
                       cam_p: np.ndarray, alpha: float = 0.7, weak_bg_scale: float = 0.5,
                       bg_offset: float = 0.4, fg_scale: float = 2.0,
                       params: Optional[CRFParams] = None) -> np.ndarray:
-    """Pseudo label from CAMs with two CRF passes (``cam2ir``, reference §6.4).
+    """Pseudo label from CAMs with two CRF passes (``cam2ir``, docs/method_notes.md §13).
 
     ``M = M_W' + alpha * M_P'`` with ``M'`` the background rule of §6.1. Pass 1
     runs the CRF on ``argmax M``; pass 2 on ``argmax M`` with the background

@@ -9,8 +9,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mmsfc.datasets import (SHAPES_CLASSES, SHAPES_FREQUENCIES, SHAPES_STYLES, SFCShapesDataset,
-                            SFCVOCDataset, draw_shapes_image, generate_shapes_dataset)
+from mmsfc.datasets import (
+    SHAPES_CLASSES,
+    SHAPES_FREQUENCIES,
+    SHAPES_STYLES,
+    SFCShapesDataset,
+    SFCVOCDataset,
+    draw_shapes_image,
+    generate_shapes_dataset,
+)
 
 
 @pytest.fixture(scope='module')

@@ -4,7 +4,6 @@ import json
 import os.path as osp
 
 from PIL import Image
-
 from test_train_test import load_tool
 
 

@@ -1,4 +1,4 @@
-# VOC 2012 + SBD image-level labels for CAM training (reference §5.2): the
+# VOC 2012 + SBD image-level labels for CAM training (docs/method_notes.md §10): the
 # whole image pasted at a random offset into a 512 canvas, no resize, no flip.
 # CAMs are evaluated on VOC train (1,464 images) with the GT masks.
 dataset_type = 'SFCVOCDataset'

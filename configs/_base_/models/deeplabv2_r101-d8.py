@@ -1,4 +1,4 @@
-# DeepLabV2 (reference §1.3): ResNet-101 at output stride 8 (layer3/4 dilated
+# DeepLabV2 (docs/method_notes.md §15): ResNet-101 at output stride 8 (layer3/4 dilated
 # 2/4 in every block), BN frozen, ASPP = sum of four dilated 3x3 convs.
 # ImageNet init from torchvision (the paper's claim). deeplab-pytorch's own
 # config starts from COCO-pretrained caffe weights; their keys differ from

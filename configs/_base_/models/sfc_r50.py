@@ -1,4 +1,4 @@
-# SFC CAM network (reference §2): ResNet-50 at output stride 16 without
+# SFC CAM network (docs/method_notes.md §1-§5): ResNet-50 at output stride 16 without
 # dilation, frozen BN statistics, stem + layer1 + layer2 frozen.
 norm_cfg = dict(type='BN', requires_grad=True)
 data_preprocessor = dict(

@@ -1,4 +1,4 @@
-# deeplab-pytorch's optimiser (reference §1.3): SGD lr 2.5e-4, momentum 0.9,
+# deeplab-pytorch's optimiser (docs/method_notes.md §15): SGD lr 2.5e-4, momentum 0.9,
 # wd 5e-4; head weights x10, head biases x20 without decay; poly 0.9 (here per
 # iteration; deeplab-pytorch steps it every 10 iterations); 20k iterations.
 optim_wrapper = dict(

@@ -1,4 +1,4 @@
-# The authors' optimiser (reference §5.1): SGD whose *effective* momentum is
+# The authors' optimiser (docs/method_notes.md §9): SGD whose *effective* momentum is
 # 1e-4 (their wrapper passes weight_decay where SGD expects momentum), weight
 # decay 1e-4, LR 0.1 for the backbone and x10 for the new layers, poly 0.9
 # per iteration over (10582 // 16) * 6 = 3966 iterations, grad-norm clip 1.

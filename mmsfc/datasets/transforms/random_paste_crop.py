@@ -21,7 +21,7 @@ def _placement(size: int, crop_size: int) -> Tuple[int, int, int]:
 
 @TRANSFORMS.register_module()
 class SFCRandomPasteCrop(BaseTransform):
-    """Paste the image at a random offset into a square canvas (reference §5.2).
+    """Paste the image at a random offset into a square canvas (docs/method_notes.md §10).
 
     Each axis independently: a side longer than ``crop_size`` is cropped at a
     random offset, a shorter one is pasted whole at a random offset. The

@@ -13,7 +13,7 @@ class SFCRandomResizeLong(BaseTransform):
 
     The aspect ratio is kept. This is SIPE's / IRN's ``random_resize_long``
     (bicubic, long side uniform in [320, 640]); the SFC authors' released
-    loader has it disabled, so the SFC configs leave it out (reference §5.2).
+    loader has it disabled, so the SFC configs leave it out (docs/method_notes.md §10).
     Segmentation maps are resized by nearest neighbour.
 
     Required keys: ``img``. Modified keys: ``img``, ``img_shape``,

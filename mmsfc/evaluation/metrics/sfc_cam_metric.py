@@ -23,7 +23,7 @@ class SFCCAMMetric(IoUMetric):
     Reads the ``cam_w`` / ``cam_p`` fields that :class:`SFCClassifier.predict`
     stores (max-normalised, zero for absent classes) and scores, with mmseg's
     :class:`IoUMetric` machinery, the argmax under the authors' background
-    rule (reference §6.3: background + ``bg_offset``, foreground × ``fg_scale``)
+    rule (docs/method_notes.md §12: background + ``bg_offset``, foreground × ``fg_scale``)
     of
 
     - ``'final'``: ``M_W' + alpha * M_P'`` (paper Eq. 9 with ``alpha = 1``),

@@ -43,7 +43,7 @@ class CAMOutputs:
 class SFCClassifier(BaseModel):
     """SFC CAM network: backbone, classifier CAM, PCM and prototype branch.
 
-    Training (:meth:`loss`, reference §3) runs the batch at full scale and at
+    Training (:meth:`loss`, docs/method_notes.md §6) runs the batch at full scale and at
     a bilinear ×0.5 copy (``align_corners=True``) and returns
 
     ``L = L_cls + L_DW^P + L_DW^W`` (paper Eq. 8 with the code's weights),
@@ -52,7 +52,7 @@ class SFCClassifier(BaseModel):
     averaged over the two scales, and the consistency terms come from
     ``loss_msdw`` (:class:`MSDWLoss`).
 
-    Inference (:meth:`predict`, reference §6.1-6.3) runs every scale of
+    Inference (:meth:`predict`, docs/method_notes.md §12) runs every scale of
     ``test_cfg.scales`` on the image and its flip (merged by a sum of the
     logits, side features, image and last-stage features), resizes each map
     to the image size, sums over scales and max-normalises per channel. The
@@ -107,7 +107,7 @@ class SFCClassifier(BaseModel):
             ``flip`` (True), ``resize`` ('pil', see :meth:`_rescale`),
             ``inference_map`` ('final'), ``alpha`` (1.0,
             weight of ``M_P`` in the final map, Eq. 9), ``bg_offset`` (0.4)
-            and ``fg_scale`` (2.0), the background rule of reference §6.1.
+            and ``fg_scale`` (2.0), the background rule of docs/method_notes.md §12.
         data_preprocessor (dict, optional): ``SegDataPreProcessor`` config.
         init_cfg (dict, optional): Initialisation config.
     """
@@ -206,7 +206,7 @@ class SFCClassifier(BaseModel):
                               channel_mask: Tensor,
                               valid: Optional[Tensor] = None,
                               with_prototypes: bool = True) -> CAMOutputs:
-        """Training-style forward (reference §2.2-2.4).
+        """Training-style forward (docs/method_notes.md §3-§5).
 
         The CAM is multiplied by the mask ``V = nearest(valid) * channel_mask``
         before PCM, and the seeds by ``V`` too.
@@ -257,7 +257,7 @@ class SFCClassifier(BaseModel):
         return masks
 
     def loss(self, inputs: Tensor, data_samples: List[SegDataSample]) -> Dict[str, Tensor]:
-        """Losses of one training step at both scales (reference §3).
+        """Losses of one training step at both scales (docs/method_notes.md §6).
 
         Args:
             inputs (Tensor): Normalised images of shape ``(N, 3, H, W)``.
@@ -275,7 +275,7 @@ class SFCClassifier(BaseModel):
 
         full = self._forward_single_scale(
             inputs, channel_mask, valid, with_prototypes=self.loss_msdw.loss_weight_p > 0)
-        # M_P of the half scale enters no loss (reference §3.3): not computed.
+        # M_P of the half scale enters no loss (docs/method_notes.md §6): not computed.
         half = self._forward_single_scale(half_inputs, channel_mask, valid,
                                           with_prototypes=False)
         loss_cls = (F.multilabel_soft_margin_loss(full.logits, labels) +
@@ -287,7 +287,7 @@ class SFCClassifier(BaseModel):
 
     # -------------------------------------------------------------- inference
     def _predict_scale(self, images: Tensor, label_mask: Tensor) -> Tuple[Tensor, Tensor]:
-        """``M_W`` and ``M_P`` of same-sized images at one scale (reference §2.5).
+        """``M_W`` and ``M_P`` of same-sized images at one scale (docs/method_notes.md §12).
 
         With ``test_cfg.flip`` the images and their horizontal flips run as
         one batch, and each image is merged with its flip by a **sum** (the
@@ -342,12 +342,12 @@ class SFCClassifier(BaseModel):
         return (resized - mean) / std
 
     def _background_rule(self, cam: Tensor) -> Tensor:
-        """``M' = [M_bg + bg_offset, fg_scale * M_c]`` (reference §6.1)."""
+        """``M' = [M_bg + bg_offset, fg_scale * M_c]`` (docs/method_notes.md §12)."""
         return background_rule(cam, self.test_cfg['bg_offset'], self.test_cfg['fg_scale'])
 
     def predict(self, inputs: Tensor,
                 data_samples: Optional[List[SegDataSample]] = None) -> List[SegDataSample]:
-        """Multi-scale + flip CAMs and their argmax (reference §6.1-6.3).
+        """Multi-scale + flip CAMs and their argmax (docs/method_notes.md §12).
 
         Each scale ``s`` resizes the image to ``(round(H s), round(W s))``
         (see :meth:`_rescale`). Images of equal ``img_shape`` run through every

@@ -14,7 +14,7 @@ class SFCDeepLabV2Head(BaseDecodeHead):
     ``logits = sum_r conv3x3_r(x)`` for the dilation rates ``r`` (6, 12, 18,
     24), each convolution mapping the last backbone stage straight to the class
     logits, with bias, without BN or bottleneck (Chen et al., DeepLabV2;
-    reference §1.3). Weights ~ N(0, 0.01), biases 0. mmseg's ``ASPPHead`` is
+    docs/method_notes.md §15). Weights ~ N(0, 0.01), biases 0. mmseg's ``ASPPHead`` is
     the DeepLabV3 head (BN, image pooling, concatenation), hence this class.
 
     Args:

@@ -13,7 +13,7 @@ from ..utils.cam_ops import l2_normalize, masked_prototypes, prototype_cam, seed
 
 @MODELS.register_module()
 class SFCPrototypeHead(BaseModule):
-    """Prototype branch of SFC (reference §2.4, paper Eq. 3-4).
+    """Prototype branch of SFC (docs/method_notes.md §5, paper Eq. 3-4).
 
     Side projections ``L(F_1..F_n)``: one 1×1 conv without bias per backbone
     feature map (four ResNet stages in SFC; any number ``n >= 1`` here) on the

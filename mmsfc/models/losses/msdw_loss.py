@@ -19,7 +19,7 @@ def distribution_coefficients(class_counts: Sequence[float],
     """Distribution coefficients ``DC`` (paper Eq. 6, as the authors code it).
 
     With ``n_c`` the number of training images containing class ``c`` and
-    ``|C|`` the number of classes (reference §3.4):
+    ``|C|`` the number of classes (docs/method_notes.md §7):
 
     - total demand ``D_c = sum_i |n_c - n_i|``;
     - images re-sampled per class by IBR ``N = N_IBR * C_IBR * N_iter / |C|``;
@@ -71,7 +71,7 @@ class MSDWLoss(nn.Module):
     """Multi-scaled distribution-weighted consistency loss (paper Eq. 5-7).
 
     Two terms, with the reductions and weights of the authors' code
-    (reference §3.2-3.3):
+    (docs/method_notes.md §6):
 
     - ``L_DW^P = w_P * mean_{n,k,x}( DC_k * |M_W - M_P / (max M_P + 1e-5)| )``
       over all ``K+1`` channels of the full-scale maps (background weight 1).

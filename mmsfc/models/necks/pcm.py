@@ -11,7 +11,7 @@ from ..utils.cam_ops import NORM_EPS, l2_normalize
 
 @MODELS.register_module()
 class SFCPCM(BaseModule):
-    """Pixel correlation module of SFC (reference §2.3, paper Eq. 2).
+    """Pixel correlation module of SFC (docs/method_notes.md §4, paper Eq. 2).
 
     The guidance ``G = [resize(image), F]``, with ``F`` the backbone feature
     map that feeds the classifier (ResNet-50's last stage ``x4`` in SFC), is

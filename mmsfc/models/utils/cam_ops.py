@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-#: Added to denominators of every max / norm normalisation (reference §11).
+#: Added to denominators of every max / norm normalisation (docs/method_notes.md §3).
 NORM_EPS = 1e-5
 
 
@@ -17,7 +17,7 @@ def max_normalize(maps: Tensor, eps: float = NORM_EPS) -> Tensor:
     """Divide every channel by its spatial maximum.
 
     ``A_c = M_c / (max_x M_c(x) + eps)``, taken per image and per channel over
-    the whole grid (padding included, reference §11).
+    the whole grid (padding included, docs/method_notes.md §3).
 
     Args:
         maps (Tensor): Non-negative maps of shape ``(N, C, h, w)``.
@@ -30,7 +30,7 @@ def max_normalize(maps: Tensor, eps: float = NORM_EPS) -> Tensor:
 
 
 def normalized_cam_with_background(logit_maps: Tensor) -> Tensor:
-    """Classifier CAM of reference §2.2: ReLU, per-class max norm, background.
+    """Classifier CAM of docs/method_notes.md §3: ReLU, per-class max norm, background.
 
     ``A_c = ReLU(Z_c) / (max ReLU(Z_c) + 1e-5)`` and
     ``A_bg = 1 - max_c A_c`` with the maximum over **all** classes (absent
@@ -61,7 +61,7 @@ def l2_normalize(feats: Tensor, eps: float = NORM_EPS) -> Tensor:
 
 
 def seed_masks(cam: Tensor, mask: Tensor, bg_scale: float = 0.3) -> Tensor:
-    """One-hot seeds of the prototype branch (reference §2.4).
+    """One-hot seeds of the prototype branch (docs/method_notes.md §5).
 
     The background channel of a copy of ``cam`` is multiplied by
     ``bg_scale``, each pixel is assigned to its argmax channel, and the one-hot
@@ -126,7 +126,7 @@ def prototype_cam(feats: Tensor, prototypes: Tensor, eps: float = 1e-8) -> Tenso
 
 
 def background_rule(cam, bg_offset: float = 0.4, fg_scale: float = 2.0):
-    """The authors' transform of a max-normalised map (reference §6.1).
+    """The authors' transform of a max-normalised map (docs/method_notes.md §12).
 
     ``M' = [M_bg + bg_offset, fg_scale * M_c]``: a pixel goes to foreground
     class ``c`` iff ``M_c > (M_bg + bg_offset) / fg_scale``. Works on torch

@@ -159,7 +159,7 @@ def test_bad_labels_and_config_rejected(tiny_model, tiny_model_cfg):
 
 
 def test_pil_rescale_reproduces_the_authors_resize(tiny_model):
-    """Test scales: PIL bicubic on the uint8 image, then normalisation (reference §6.1)."""
+    """Test scales: PIL bicubic on uint8, then normalisation (docs/method_notes.md §12)."""
     from PIL import Image
     rng = np.random.default_rng(0)
     rgb = rng.integers(0, 256, (37, 53, 3), dtype=np.uint8)

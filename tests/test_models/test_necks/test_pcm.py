@@ -7,7 +7,7 @@ from mmsfc.models.necks import SFCPCM
 
 
 def explicit_pcm(pcm, cam, image, feat, steps):
-    """Pixel-by-pixel reference of reference §2.3."""
+    """Pixel-by-pixel reference of docs/method_notes.md §4."""
     h, w = feat.shape[2:]
     guide = torch.cat([F.interpolate(image, (h, w), mode='bilinear', align_corners=True), feat], 1)
     weight = pcm.proj.weight[:, :, 0, 0]
