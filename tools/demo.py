@@ -86,12 +86,16 @@ def _set_data_root(cfg: Config, root: str) -> None:
 
 
 def _set_schedule(cfg: Config, iters: int) -> None:
-    """``iters`` training iterations; the schedulers' ends and hooks follow."""
+    """``iters`` training iterations; warm-up (at most a quarter), poly and hooks follow."""
     cfg.train_cfg.max_iters = iters
     cfg.train_cfg.val_interval = iters + 1  # scored by the demo afterwards
+    warmup = 0
     for scheduler in cfg.param_scheduler:
-        if scheduler.get('end', 0) > iters or scheduler['type'] == 'PolyLR':
-            scheduler.end = iters
+        if scheduler['type'] == 'LinearLR':
+            warmup = scheduler.end = min(scheduler.end, max(iters // 4, 1))
+    for scheduler in cfg.param_scheduler:
+        if scheduler['type'] == 'PolyLR':
+            scheduler.begin, scheduler.end = warmup, iters
     cfg.default_hooks.checkpoint.interval = iters
 
 
