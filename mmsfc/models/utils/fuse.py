@@ -1,0 +1,203 @@
+# Copyright (c) mmsfc contributors. All rights reserved.
+"""Inference copies of a module with the frozen BatchNorms folded into the convolutions.
+
+With frozen statistics a BatchNorm is a per-channel affine map, so a
+convolution followed by it equals one convolution with scaled weights and a
+bias: ``BN(conv(x)) = conv'(x)`` with ``W' = W * g``, ``b' = (b - mu) * g + beta``
+and ``g = gamma / sqrt(var + eps)``. Folding saves one pass over every
+activation. The fold is made on a **copy**: the module's own weights,
+buffers and checkpoints are never altered.
+"""
+import copy
+import warnings
+from typing import Dict, List, Optional, Tuple
+
+import torch
+import torch.nn as nn
+from torch import Tensor
+from torch.nn.utils.fusion import fuse_conv_bn_weights
+
+_BN = nn.modules.batchnorm._BatchNorm
+
+
+def batch_norms_frozen(module: nn.Module) -> bool:
+    """Whether every BatchNorm of ``module`` normalises with its running statistics.
+
+    True when each one is in eval mode (or has no batch statistics to use)
+    and holds running statistics, i.e. when folding is exact.
+    """
+    for bn in module.modules():
+        if isinstance(bn, _BN):
+            if bn.running_mean is None or bn.running_var is None:
+                return False
+            if bn.training:
+                return False
+    return True
+
+
+def _flat_tensors(outputs) -> List[Tensor]:
+    if isinstance(outputs, Tensor):
+        return [outputs]
+    if isinstance(outputs, (list, tuple)):
+        return [t for out in outputs for t in _flat_tensors(out)]
+    if isinstance(outputs, dict):
+        return [t for out in outputs.values() for t in _flat_tensors(out)]
+    return []
+
+
+def _plain_conv(mod: nn.Module) -> bool:
+    """An ``nn.Conv2d`` (or subclass) whose forward is the plain convolution."""
+    return (isinstance(mod, nn.Conv2d) and type(mod).forward is nn.Conv2d.forward
+            and type(mod)._conv_forward is nn.Conv2d._conv_forward)
+
+
+def find_conv_bn_pairs(module: nn.Module, example: Tensor) -> List[Tuple[str, str]]:
+    """Conv / BatchNorm pairs whose BN reads exactly the conv's output.
+
+    Found by running ``module`` once on ``example`` with hooks (so the pairing
+    follows the data flow, not the order of registration): a pair is a
+    ``Conv2d`` and a BatchNorm that are each called once, the BN's input
+    being the very tensor the conv returned.
+
+    Args:
+        module (nn.Module): E.g. a backbone, BatchNorms frozen.
+        example (Tensor): An input of ``module``, e.g. ``(1, 3, H, W)``.
+
+    Returns:
+        list[tuple[str, str]]: ``(conv_name, bn_name)`` qualified names.
+    """
+    names = {m: name for name, m in module.named_modules()}
+    calls: Dict[str, int] = {}
+    conv_outputs: Dict[int, Tuple[str, Tensor]] = {}
+    bn_inputs: Dict[str, Tensor] = {}
+
+    def conv_hook(mod, args, output):
+        name = names[mod]
+        calls[name] = calls.get(name, 0) + 1
+        conv_outputs[id(output)] = (name, output)  # the tensor is kept: ids stay unique
+
+    def bn_hook(mod, args):
+        name = names[mod]
+        calls[name] = calls.get(name, 0) + 1
+        bn_inputs[name] = args[0]
+
+    handles = []
+    for mod in module.modules():
+        if _plain_conv(mod):
+            handles.append(mod.register_forward_hook(conv_hook))
+        elif isinstance(mod, _BN):
+            handles.append(mod.register_forward_pre_hook(bn_hook))
+    try:
+        with torch.no_grad():
+            module(example)
+    finally:
+        for handle in handles:
+            handle.remove()
+    pairs = []
+    for bn_name, tensor in bn_inputs.items():
+        source = conv_outputs.get(id(tensor))
+        if source is None or source[1] is not tensor:
+            continue
+        conv_name = source[0]
+        if calls[conv_name] == 1 and calls[bn_name] == 1:
+            pairs.append((conv_name, bn_name))
+    return pairs
+
+
+def _set_submodule(root: nn.Module, name: str, new: nn.Module) -> None:
+    parent_name, _, child = name.rpartition('.')
+    parent = root.get_submodule(parent_name) if parent_name else root
+    parent._modules[child] = new
+
+
+def fold_batch_norms(module: nn.Module, example: Tensor,
+                     rtol: float = 1e-3) -> nn.Module:
+    """A copy of ``module`` in which every BatchNorm that follows a conv is folded.
+
+    The copy is checked against ``module`` on ``example``; each output must
+    agree to ``rtol`` of its largest magnitude (a fold is exact up to float
+    rounding, about 1e-6; a wrong pairing gives differences of the order of
+    the features), otherwise a ``RuntimeError`` is raised.
+
+    Args:
+        module (nn.Module): Module whose BatchNorms are frozen (eval mode,
+            running statistics); it is not modified.
+        example (Tensor): An input for the pairing and the check, e.g. one
+            image ``(1, 3, H, W)``.
+        rtol (float): Tolerance of the check, relative to each output's max.
+
+    Returns:
+        nn.Module: The folded copy, in eval mode, without gradients.
+    """
+    if not batch_norms_frozen(module):
+        raise ValueError('fold_batch_norms needs every BatchNorm in eval mode with '
+                         'running statistics (frozen); folding a training BN is wrong')
+    pairs = find_conv_bn_pairs(module, example)
+    fused = copy.deepcopy(module)
+    fused.eval()  # (some backbones' train() returns None)
+    with torch.no_grad():
+        for conv_name, bn_name in pairs:
+            conv = fused.get_submodule(conv_name)
+            bn = fused.get_submodule(bn_name)
+            weight, bias = fuse_conv_bn_weights(conv.weight, conv.bias, bn.running_mean,
+                                                bn.running_var, bn.eps, bn.weight, bn.bias)
+            conv.weight, conv.bias = weight, bias
+            _set_submodule(fused, bn_name, nn.Identity())
+        for param in fused.parameters():
+            param.requires_grad_(False)
+        reference = _flat_tensors(module(example))
+        outputs = _flat_tensors(fused(example))
+    if len(reference) != len(outputs):
+        raise RuntimeError('the folded copy returns a different structure')
+    for ref, out in zip(reference, outputs):
+        bound = rtol * ref.abs().max().item() + 1e-6
+        if ref.shape != out.shape or (ref - out).abs().max().item() > bound:
+            raise RuntimeError('folding the BatchNorms changed the outputs: the module '
+                               'uses a conv output other than through its BatchNorm')
+    return fused
+
+
+class FoldedModuleCache:
+    """A folded (and optionally channels_last) copy of a module, kept while its weights are.
+
+    The copy is rebuilt whenever a parameter or buffer of the module changes
+    (in-place update, ``load_state_dict``, ``to(device)``): the key is each
+    tensor's storage, version counter, device and dtype. :meth:`get` returns
+    None when the module's BatchNorms are not frozen or the folded copy fails
+    its check (with a warning); then the module itself must be used.
+    """
+
+    def __init__(self) -> None:
+        self._key: Optional[tuple] = None
+        self._module: Optional[nn.Module] = None
+
+    @staticmethod
+    def _state_key(module: nn.Module, channels_last: bool) -> tuple:
+        tensors = list(module.parameters()) + list(module.buffers())
+        return (channels_last, ) + tuple(
+            (t.data_ptr(), t._version, t.device, t.dtype) for t in tensors)
+
+    def get(self, module: nn.Module, example: Tensor,
+            channels_last: bool = False) -> Optional[nn.Module]:
+        """The folded copy of ``module`` (built on ``example[:1]`` if stale).
+
+        Args:
+            module (nn.Module): The module to fold (not modified).
+            example (Tensor): A batch of its inputs ``(N, ...)``.
+            channels_last (bool): Convert the copy to ``torch.channels_last``.
+        """
+        if not batch_norms_frozen(module):
+            return None
+        key = self._state_key(module, channels_last)
+        if key != self._key:
+            self._module = None  # free the stale copy first
+            try:
+                fused = fold_batch_norms(module, example[:1])
+            except RuntimeError as error:
+                warnings.warn(f'BatchNorm folding disabled for {type(module).__name__}: {error}',
+                              stacklevel=2)
+                fused = None
+            if fused is not None and channels_last:
+                fused = fused.to(memory_format=torch.channels_last)
+            self._module, self._key = fused, key
+        return self._module

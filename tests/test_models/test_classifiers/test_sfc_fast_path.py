@@ -1,0 +1,87 @@
+# Copyright (c) mmsfc contributors. All rights reserved.
+"""The inference fast path (folded BatchNorms, channels_last) against the plain path."""
+import pytest
+import torch
+import torch.nn as nn
+from mmseg.structures import SegDataSample
+
+
+def randomize_batch_norms(model: nn.Module, seed: int = 0) -> None:
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for bn in model.modules():
+            if isinstance(bn, nn.modules.batchnorm._BatchNorm):
+                n = bn.num_features
+                bn.running_mean.copy_(torch.randn(n, generator=gen) * 0.5)
+                bn.running_var.copy_(torch.rand(n, generator=gen) * 2 + 0.2)
+                bn.weight.copy_(torch.rand(n, generator=gen) + 0.5)
+                bn.bias.copy_(torch.randn(n, generator=gen) * 0.2)
+
+
+def samples(labels, shape):
+    return [SegDataSample(metainfo=dict(cls_label=label, img_shape=shape, ori_shape=shape))
+            for label in labels]
+
+
+def predict(model, images, labels, **test_cfg):
+    model.test_cfg.update(test_cfg)
+    with torch.no_grad():
+        results = model.predict(images, samples(labels, images.shape[2:]))
+    return [{key: r.get(key).data for key in ('cam_w', 'cam_p', 'seg_logits', 'pred_sem_seg')}
+            for r in results]
+
+
+@pytest.mark.parametrize('channels_last', [False, True])
+def test_fast_path_equals_plain_path(tiny_model, channels_last):
+    randomize_batch_norms(tiny_model)
+    tiny_model.eval()
+    tiny_model.test_cfg.update(scales=(1.0, 0.5, 1.5))
+    state = {k: v.clone() for k, v in tiny_model.state_dict().items()}
+    torch.manual_seed(0)
+    images = torch.randn(2, 3, 44, 60)
+    labels = [[1, 0, 0, 1], [0, 1, 1, 1]]
+    plain = predict(tiny_model, images, labels, fuse_bn=False, channels_last=False)
+    fast = predict(tiny_model, images, labels, fuse_bn=True, channels_last=channels_last)
+    # the fast path ran: a folded copy without BatchNorms exists
+    folded = tiny_model._folded_backbone._module
+    assert folded is not None and folded is not tiny_model.backbone
+    assert not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in folded.modules())
+    for one_plain, one_fast in zip(plain, fast):
+        for key in ('cam_w', 'cam_p', 'seg_logits'):
+            torch.testing.assert_close(one_fast[key], one_plain[key], atol=1e-5, rtol=0)
+        assert one_plain['cam_w'].amax() > 0.5 and one_plain['cam_p'].amax() > 0.5
+    # weights, statistics and checkpoints untouched
+    assert tiny_model.state_dict().keys() == state.keys()
+    for key, value in tiny_model.state_dict().items():
+        assert torch.equal(value, state[key]), key
+    assert any(isinstance(m, nn.modules.batchnorm._BatchNorm)
+               for m in tiny_model.backbone.modules())
+
+
+def test_fast_path_follows_new_weights_and_skips_training_bn(tiny_model):
+    tiny_model.eval()
+    images = torch.randn(1, 3, 40, 40)
+    labels = [[1, 1, 0, 0]]
+    predict(tiny_model, images, labels, fuse_bn=True)  # builds the folded copy
+    original = tiny_model.backbone
+    with torch.no_grad(), tiny_model._inference_backbone(images):
+        assert tiny_model.backbone is not original  # the folded copy runs inside
+    assert tiny_model.backbone is original
+    randomize_batch_norms(tiny_model, seed=3)  # e.g. load_state_dict of new weights
+    fast = predict(tiny_model, images, labels, fuse_bn=True)
+    plain = predict(tiny_model, images, labels, fuse_bn=False)
+    torch.testing.assert_close(fast[0]['cam_w'], plain[0]['cam_w'], atol=1e-5, rtol=0)
+    torch.testing.assert_close(fast[0]['cam_p'], plain[0]['cam_p'], atol=1e-5, rtol=0)
+
+    # BatchNorms normalising with batch statistics: folding would be wrong,
+    # the backbone itself runs
+    for bn in tiny_model.backbone.modules():
+        if isinstance(bn, nn.modules.batchnorm._BatchNorm):
+            bn.train()
+    tiny_model.test_cfg['fuse_bn'] = True
+    original = tiny_model.backbone
+    with torch.no_grad(), tiny_model._inference_backbone(images) as batch:
+        assert tiny_model.backbone is original
+        assert any(isinstance(m, nn.modules.batchnorm._BatchNorm)
+                   for m in tiny_model.backbone.modules())
+        assert batch is images

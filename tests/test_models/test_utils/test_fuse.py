@@ -1,0 +1,94 @@
+# Copyright (c) mmsfc contributors. All rights reserved.
+import pytest
+import torch
+import torch.nn as nn
+
+from mmsfc.models.utils.fuse import (
+    FoldedModuleCache,
+    batch_norms_frozen,
+    find_conv_bn_pairs,
+    fold_batch_norms,
+)
+
+
+def randomize_batch_norms(module: nn.Module, seed: int = 0) -> None:
+    """Non-trivial running statistics and affine parameters for every BN."""
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for bn in module.modules():
+            if isinstance(bn, nn.modules.batchnorm._BatchNorm):
+                n = bn.num_features
+                bn.running_mean.copy_(torch.randn(n, generator=gen))
+                bn.running_var.copy_(torch.rand(n, generator=gen) * 2 + 0.1)
+                bn.weight.copy_(torch.randn(n, generator=gen))
+                bn.bias.copy_(torch.randn(n, generator=gen))
+
+
+class Block(nn.Module):
+
+    def __init__(self, bypass: bool = False) -> None:
+        super().__init__()
+        # registered BN first: the pairing must follow the data flow
+        self.bn = nn.BatchNorm2d(4)
+        self.conv = nn.Conv2d(3, 4, 3, padding=1, bias=True)
+        self.head = nn.Sequential(nn.Conv2d(4, 5, 1, bias=False), nn.BatchNorm2d(5), nn.ReLU())
+        self.bypass = bypass
+
+    def forward(self, x):
+        y = self.conv(x)
+        out = self.head(torch.relu(self.bn(y)))
+        if self.bypass:  # the conv output is also used without its BN
+            out = out + y.mean(dim=1, keepdim=True)
+        return out
+
+
+def test_fold_equals_module_and_leaves_it_untouched():
+    torch.manual_seed(0)
+    block = Block()
+    randomize_batch_norms(block)
+    block.eval()
+    state = {k: v.clone() for k, v in block.state_dict().items()}
+    x = torch.randn(2, 3, 9, 11)
+    assert sorted(find_conv_bn_pairs(block, x)) == [('conv', 'bn'), ('head.0', 'head.1')]
+    folded = fold_batch_norms(block, x[:1])
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in folded.modules())
+    with torch.no_grad():
+        torch.testing.assert_close(folded(x), block(x), atol=1e-5, rtol=1e-5)
+    for key, value in block.state_dict().items():
+        assert torch.equal(value, state[key]), key
+    assert any(isinstance(m, nn.BatchNorm2d) for m in block.modules())
+
+
+def test_fold_refuses_training_bn_and_a_conv_output_used_elsewhere():
+    block = Block()
+    randomize_batch_norms(block)
+    block.train()
+    assert not batch_norms_frozen(block)
+    with pytest.raises(ValueError, match='eval mode'):
+        fold_batch_norms(block, torch.randn(1, 3, 8, 8))
+    assert FoldedModuleCache().get(block, torch.randn(1, 3, 8, 8)) is None
+
+    bypass = Block(bypass=True).eval()
+    randomize_batch_norms(bypass)
+    with pytest.raises(RuntimeError, match='changed the outputs'):
+        fold_batch_norms(bypass, torch.randn(1, 3, 8, 8))
+    with pytest.warns(UserWarning, match='folding disabled'):
+        assert FoldedModuleCache().get(bypass, torch.randn(1, 3, 8, 8)) is None
+
+
+def test_cache_follows_weight_updates():
+    torch.manual_seed(1)
+    block = Block().eval()
+    randomize_batch_norms(block)
+    cache = FoldedModuleCache()
+    x = torch.randn(1, 3, 8, 8)
+    first = cache.get(block, x)
+    assert cache.get(block, x) is first  # unchanged weights: same copy
+    with torch.no_grad():
+        block.head[1].running_var.mul_(3)  # in place, as an optimiser or load_state_dict
+        block.conv.weight.add_(0.5)
+    second = cache.get(block, x)
+    assert second is not first
+    with torch.no_grad():
+        torch.testing.assert_close(second(x), block(x), atol=1e-5, rtol=1e-5)
+        assert (first(x) - block(x)).abs().max() > 1e-2
