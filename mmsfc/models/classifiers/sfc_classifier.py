@@ -21,7 +21,7 @@ from ..utils.cam_ops import (
     max_normalize,
     normalized_cam_with_background,
 )
-from ..utils.fuse import FoldedModuleCache
+from ..utils.fuse import BatchNormFolder, FoldedModuleCache
 
 _INFERENCE_MAPS = ('final', 'w', 'p')
 
@@ -79,6 +79,13 @@ class SFCClassifier(BaseModel):
         loss_msdw (dict): :class:`MSDWLoss` config; ``num_classes`` is filled
             with ``K``.
         loss_cls_weight (float): Weight of ``L_cls``. Defaults to 1.
+        train_cfg (dict, optional): Fast-path switches of :meth:`loss`, each
+            leaving the loss and the gradients equal to float rounding:
+            ``fuse_bn`` (True), the conv / BatchNorm pairs of the frozen
+            stages (no trainable parameter, BN in eval mode) run as single
+            convolutions (see :class:`BatchNormFolder`); ``channels_last``
+            (False), the images enter in ``torch.channels_last`` memory format
+            (for GPUs; no gain measured on CPUs).
         test_cfg (dict, optional): ``scales`` (default (1.0, 0.5, 1.5, 2.0)),
             ``flip`` (True), ``resize`` ('pil', see :meth:`_rescale`),
             ``inference_map`` ('final'), ``alpha`` (1.0,
@@ -102,6 +109,7 @@ class SFCClassifier(BaseModel):
                  prototype_head: dict = dict(type='SFCPrototypeHead'),
                  loss_msdw: dict = dict(type='MSDWLoss'),
                  loss_cls_weight: float = 1.0,
+                 train_cfg: Optional[dict] = None,
                  test_cfg: Optional[dict] = None,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
@@ -113,6 +121,8 @@ class SFCClassifier(BaseModel):
         self.prototype_head = MODELS.build(prototype_head)
         self.loss_msdw = MODELS.build(dict(loss_msdw, num_classes=num_classes - 1))
         self.loss_cls_weight = loss_cls_weight
+        self.train_cfg = dict(fuse_bn=True, channels_last=False)
+        self.train_cfg.update(train_cfg or {})
         self.test_cfg = dict(scales=(1.0, 0.5, 1.5, 2.0), flip=True, resize='pil',
                              inference_map='final', alpha=1.0,
                              bg_offset=0.4, fg_scale=2.0, fuse_bn=True, channels_last=False)
@@ -226,21 +236,39 @@ class SFCClassifier(BaseModel):
         """
         labels = self._labels(inputs, data_samples)
         valid = self._valid_masks(inputs, data_samples)
+        if self.train_cfg['channels_last']:
+            inputs = inputs.contiguous(memory_format=torch.channels_last)
         channel_mask = label_to_channel_mask(labels)[:, :, None, None]
         half_inputs = F.interpolate(
             inputs, scale_factor=0.5, mode='bilinear', align_corners=True)
 
-        full = self._forward_single_scale(
-            inputs, channel_mask, valid, with_prototypes=self.loss_msdw.loss_weight_p > 0)
-        # M_P of the half scale enters no loss (reference §3.3): not computed.
-        half = self._forward_single_scale(half_inputs, channel_mask, valid,
-                                          with_prototypes=False)
+        with self._training_backbone(inputs):
+            full = self._forward_single_scale(
+                inputs, channel_mask, valid, with_prototypes=self.loss_msdw.loss_weight_p > 0)
+            # M_P of the half scale enters no loss (reference §3.3): not computed.
+            half = self._forward_single_scale(half_inputs, channel_mask, valid,
+                                              with_prototypes=False)
         loss_cls = (F.multilabel_soft_margin_loss(full.logits, labels) +
                     F.multilabel_soft_margin_loss(half.logits, labels)) / 2
         losses = dict(loss_cls=self.loss_cls_weight * loss_cls)
         losses.update(self.loss_msdw(full.cam_w, full.cam_p, half.cam_w, labels))
         return losses
 
+
+    @contextmanager
+    def _training_backbone(self, inputs: Tensor) -> Iterator[None]:
+        """Forward passes inside run with ``train_cfg.fuse_bn`` (see :class:`BatchNormFolder`).
+
+        Args:
+            inputs (Tensor): A batch of backbone inputs ``(N, 3, H, W)``; the
+                first image is used once to find and check the conv / BN pairs.
+        """
+        if not self.train_cfg['fuse_bn']:
+            yield
+            return
+        folder = self.__dict__.setdefault('_bn_folder', BatchNormFolder())
+        with folder.folded(self.backbone, inputs):
+            yield
 
     # -------------------------------------------------------------- inference
     def _predict_scale(self, images: Tensor, label_mask: Tensor) -> Tuple[Tensor, Tensor]:

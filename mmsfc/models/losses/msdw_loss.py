@@ -115,6 +115,8 @@ class MSDWLoss(nn.Module):
         self.dc_in_p = dc_in_p
         self.dc_in_w = dc_in_w
         self.register_buffer('dc', torch.full((num_classes,), float('nan')), persistent=False)
+        # a host-side flag: checking the buffer for NaN would sync the device every step
+        self._has_dc = False
         if class_counts is not None:
             self.set_class_counts(class_counts)
 
@@ -131,11 +133,12 @@ class MSDWLoss(nn.Module):
                              f'got {len(class_counts)}: {list(class_counts)}')
         dc = distribution_coefficients(class_counts, self.n_ibr, self.c_ibr, self.n_iter)
         self.dc.copy_(dc.to(self.dc))
+        self._has_dc = True
 
     def _class_weights(self, use_dc: bool) -> Tensor:
         if not use_dc:
             return torch.ones_like(self.dc)
-        if torch.isnan(self.dc).any():
+        if not self._has_dc:
             raise RuntimeError(
                 'MSDWLoss has no distribution coefficients: pass class_counts, '
                 "or add dict(type='DistributionCoefficientHook') to custom_hooks "

@@ -10,7 +10,9 @@ buffers and checkpoints are never altered.
 """
 import copy
 import warnings
-from typing import Dict, List, Optional, Tuple
+from contextlib import contextmanager
+from functools import partial
+from typing import Dict, Iterator, List, Optional, Tuple
 
 import torch
 import torch.nn as nn
@@ -201,3 +203,94 @@ class FoldedModuleCache:
                 fused = fused.to(memory_format=torch.channels_last)
             self._module, self._key = fused, key
         return self._module
+
+
+def _identity(inputs: Tensor) -> Tensor:
+    return inputs
+
+
+def _conv_forward(conv: nn.Conv2d, weight: Tensor, bias: Tensor, inputs: Tensor) -> Tensor:
+    return conv._conv_forward(inputs, weight, bias)
+
+
+def _checkpointed(module: nn.Module) -> bool:
+    """Whether a submodule recomputes its forward in backward (``with_cp``)."""
+    return any(getattr(m, 'with_cp', False) for m in module.modules())
+
+
+class BatchNormFolder:
+    """Runs a module with its frozen conv / BatchNorm pairs folded, for training.
+
+    Inside :meth:`folded`, every conv / BN pair of the module whose
+    parameters all have ``requires_grad=False`` (e.g. the frozen stages of the
+    SFC ResNet) and whose BN is in eval mode runs as one convolution with
+    folded weights, computed once per entry without gradients. Pairs with
+    trainable parameters run as they are: folding them would trade a pass over
+    the activations for passes over the weights in forward and backward, a
+    loss at the crop sizes of SFC. The outputs are equal to float rounding and
+    no gradient changes (the folded pairs have none). The pairs are found once
+    by :func:`find_conv_bn_pairs` and checked on an example. Nothing is
+    folded when a BN of the module is in training mode or a submodule
+    recomputes its forward in backward (``with_cp``).
+    """
+
+    def __init__(self) -> None:
+        self._pairs: Optional[List[Tuple[nn.Module, nn.Module]]] = None
+
+    @staticmethod
+    @contextmanager
+    def _patched(pairs: List[Tuple[nn.Module, nn.Module]]) -> Iterator[int]:
+        patched = []
+        try:
+            with torch.no_grad():
+                for conv, bn in pairs:
+                    if bn.training or any(p.requires_grad for p in
+                                          (*conv.parameters(), *bn.parameters())):
+                        continue
+                    weight, bias = fuse_conv_bn_weights(
+                        conv.weight, conv.bias, bn.running_mean, bn.running_var, bn.eps,
+                        bn.weight, bn.bias)
+                    conv.forward = partial(_conv_forward, conv, weight.detach(), bias.detach())
+                    bn.forward = _identity
+                    patched.append((conv, bn))
+            yield len(patched)
+        finally:
+            for conv, bn in patched:
+                conv.__dict__.pop('forward', None)
+                bn.__dict__.pop('forward', None)
+
+    def _find_pairs(self, module: nn.Module,
+                    example: Tensor) -> List[Tuple[nn.Module, nn.Module]]:
+        pairs = [(module.get_submodule(conv), module.get_submodule(bn))
+                 for conv, bn in find_conv_bn_pairs(module, example)]
+        with torch.no_grad():
+            reference = _flat_tensors(module(example))
+            with self._patched(pairs):
+                outputs = _flat_tensors(module(example))
+        for ref, out in zip(reference, outputs):
+            if (ref - out).abs().max().item() > 1e-3 * ref.abs().max().item() + 1e-6:
+                warnings.warn(f'BatchNorm folding disabled for {type(module).__name__}: the '
+                              'module uses a conv output other than through its BatchNorm',
+                              stacklevel=3)
+                return []
+        return pairs
+
+    @contextmanager
+    def folded(self, module: nn.Module, example: Tensor) -> Iterator[int]:
+        """Context in which ``module`` runs with its frozen pairs folded.
+
+        Args:
+            module (nn.Module): E.g. the backbone.
+            example (Tensor): An input batch, used (its first item) the first
+                time to find and check the pairs.
+
+        Yields:
+            int: The number of folded pairs.
+        """
+        if not batch_norms_frozen(module) or _checkpointed(module):
+            yield 0  # (a training BN would also update its statistics in the check)
+            return
+        if self._pairs is None:
+            self._pairs = self._find_pairs(module, example[:1])
+        with self._patched(self._pairs) as count:
+            yield count

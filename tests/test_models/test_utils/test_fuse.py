@@ -4,6 +4,7 @@ import torch
 import torch.nn as nn
 
 from mmsfc.models.utils.fuse import (
+    BatchNormFolder,
     FoldedModuleCache,
     batch_norms_frozen,
     find_conv_bn_pairs,
@@ -92,3 +93,31 @@ def test_cache_follows_weight_updates():
     with torch.no_grad():
         torch.testing.assert_close(second(x), block(x), atol=1e-5, rtol=1e-5)
         assert (first(x) - block(x)).abs().max() > 1e-2
+
+
+def test_batch_norm_folder_folds_only_frozen_pairs_and_keeps_gradients():
+    torch.manual_seed(2)
+    block = Block()
+    randomize_batch_norms(block)
+    block.eval()
+    block.conv.requires_grad_(False)
+    block.bn.requires_grad_(False)  # frozen pair; head.0 / head.1 stay trainable
+    x = torch.randn(2, 3, 9, 11)
+    block(x).square().sum().backward()
+    expected = {n: p.grad.clone() for n, p in block.named_parameters() if p.requires_grad}
+    block.zero_grad()
+    folder = BatchNormFolder()
+    with folder.folded(block, x) as folded:
+        assert folded == 1
+        assert block.bn(x) is x  # folded into conv
+        assert block.head[1].__dict__.get("forward") is None  # trainable: as it is
+        out = block(x)
+    torch.testing.assert_close(out, block(x), atol=1e-5, rtol=1e-5)
+    out.square().sum().backward()
+    for name, grad in expected.items():
+        torch.testing.assert_close(dict(block.named_parameters())[name].grad, grad,
+                                   atol=1e-5, rtol=1e-5)
+    assert all('forward' not in m.__dict__ for m in block.modules())
+    block.train()  # BN with batch statistics: nothing folded
+    with folder.folded(block, x) as folded:
+        assert folded == 0
