@@ -13,6 +13,7 @@ from collections import defaultdict
 from contextlib import ExitStack
 from dataclasses import asdict
 from multiprocessing import Pool
+from multiprocessing.pool import ThreadPool
 from typing import Dict, List, Optional, Sequence, Set
 
 import mmcv
@@ -118,6 +119,10 @@ class PseudoLabelGenerator:
             of the first ``num_show`` images there.
         num_show (int): Images to visualise.
     """
+
+    #: With ``store_cams``, run the CRF of each written CAM file while the next
+    #: images are inferred (False: all CAMs first, then the CRF); same files.
+    overlap_crf: bool = True
 
     def __init__(self,
                  out_dir: str,
@@ -259,7 +264,14 @@ class PseudoLabelGenerator:
             evaluator = Evaluator(dict(self.cam_metric_cfg, prefix='cam'))
             evaluator.dataset_meta = dataset.metainfo
         with ExitStack() as stack:
-            pool = None if self.store_cams else stack.enter_context(Pool(self.nproc))
+            pool = None
+            if not self.store_cams:
+                pool = stack.enter_context(Pool(self.nproc))
+            elif self.overlap_crf and todo:
+                # the CRF of each written CAM file runs while the next images are
+                # inferred; one worker is a thread (writes stay in this process)
+                pool = stack.enter_context(ThreadPool(1) if self.nproc == 1
+                                           else Pool(self.nproc))
             num_scored = self._infer_loop(model, loader, pool, evaluator, palette,
                                           [i in eval_indices for i in todo])
         module.train(was_training)
@@ -307,12 +319,15 @@ class PseudoLabelGenerator:
                 cam_path, png_path = self._paths(img_id)
                 if self.store_cams:
                     save_cams(cam_path, keys, cam_w, cam_p)
+                    if pool is not None:  # the same job as _run_crf's, on the written file
+                        pending.append(pool.apply_async(_crf_task, ((
+                            sample.img_path, cam_path, png_path, self.crf_kwargs, palette),)))
                 else:
                     pending.append(pool.apply_async(
                         _label_image, (sample.img_path, keys, cam_w, cam_p, png_path,
                                        self.crf_kwargs, palette)))
-                    if len(pending) > 2 * self.nproc:
-                        pending.pop(0).get()
+                if len(pending) > 2 * self.nproc:
+                    pending.pop(0).get()
                 if evaluator is not None and to_score[subset_index]:
                     subset = loader.dataset
                     sample.gt_sem_seg = PixelData(data=self._load_gt(

@@ -203,3 +203,30 @@ def test_streamed_rerun_and_scoring_only_images_with_masks(toy_voc, tiny_model, 
     second = generator.run(tiny_model)  # nothing left to infer: no streamed CAM score
     assert 'cam/mIoU_final' not in second
     assert second['pseudo_label/mIoU'] == first['pseudo_label/mIoU']
+
+
+@pytest.mark.parametrize('nproc', [1, 2])
+def test_overlapped_crf_gives_the_same_files(toy_voc, tiny_model, tmp_path, nproc):
+    """Stored CAMs: the CRF overlapped with inference writes the sequential run's bytes."""
+    files = {}
+    for overlap in (False, True):
+        out_dir = str(tmp_path / f'overlap{overlap}')
+        generator = PseudoLabelGenerator(out_dir, dataloader_cfg(toy_voc), evaluate=False,
+                                         nproc=nproc)
+        generator.overlap_crf = overlap
+        calls = []
+        original = generator._run_crf
+        pattern = osp.join(out_dir, 'labels', '*.png')
+
+        def run_crf(*args, _calls=calls, _original=original, _pattern=pattern):
+            _calls.append(glob.glob(_pattern))
+            return _original(*args)
+
+        generator._run_crf = run_crf
+        generator.run(tiny_model)
+        # overlapped: every label exists before the sequential CRF pass (which then skips)
+        assert len(calls[0]) == (24 if overlap else 0)
+        files[overlap] = {osp.relpath(p, out_dir): open(p, 'rb').read()
+                          for p in glob.glob(f'{out_dir}/*/*')}
+    assert len(files[True]) == 48
+    assert files[True] == files[False]
