@@ -13,8 +13,10 @@ download is skipped (random weights), and on a machine without CUDA their one
 One process runs one implementation (``--impl``), so a whole-process timer
 (e.g. ``/usr/bin/time -v``) sees each one's peak memory; alternate the two for
 a fair comparison on a busy machine. Each run prints its own step times and
-the peak resident memory of the process (total, and above the resident
-memory before the first step).
+the peak resident memory of the process, in total (this script builds both
+models and imports mmsfc's stack in either case) and above the resident
+memory before the first step (what the steps themselves need: activations,
+gradients, optimiser state).
 
 - ``--mode train``: full training steps, i.e. both scales, the losses,
   backward, gradient clipping at 1 and SGD. The authors' loss is computed in
@@ -291,9 +293,9 @@ def run_infer(args) -> None:
 
 
 def report(args, step, batches, images_per_step: int) -> None:
+    before, _ = peak_rss_gib()  # models built, nothing run yet
     for batch in batches[:args.warmup]:
         step(*batch)
-    before, _ = peak_rss_gib()
     times = []
     for batch in batches[args.warmup:]:
         start = time.perf_counter()
@@ -305,7 +307,7 @@ def report(args, step, batches, images_per_step: int) -> None:
     print(f'{name} {args.mode}: {torch.get_num_threads()} threads; step min '
           f'{min(times):.3f} s, median {np.median(times):.3f} s over {len(times)}; '
           f'{images_per_step / np.median(times):.3f} images/s; peak RSS {peak:.2f} GiB '
-          f'(process), {peak - before:+.2f} GiB over the RSS before the timed steps')
+          f'(process), {peak - before:+.2f} GiB over the RSS before the first step')
 
 
 def main(argv=None) -> int:

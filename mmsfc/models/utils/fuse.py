@@ -90,7 +90,7 @@ def find_conv_bn_pairs(module: nn.Module, example: Tensor) -> List[Tuple[str, st
         elif isinstance(mod, _BN):
             handles.append(mod.register_forward_pre_hook(bn_hook))
     try:
-        with torch.no_grad():
+        with torch.no_grad(), _float32(example):
             module(example)
     finally:
         for handle in handles:
@@ -104,6 +104,11 @@ def find_conv_bn_pairs(module: nn.Module, example: Tensor) -> List[Tuple[str, st
         if calls[conv_name] == 1 and calls[bn_name] == 1:
             pairs.append((conv_name, bn_name))
     return pairs
+
+
+def _float32(example: Tensor):
+    """No autocast: the checks compare in full precision."""
+    return torch.autocast(example.device.type, enabled=False)
 
 
 def _set_submodule(root: nn.Module, name: str, new: nn.Module) -> None:
@@ -147,8 +152,9 @@ def fold_batch_norms(module: nn.Module, example: Tensor,
             _set_submodule(fused, bn_name, nn.Identity())
         for param in fused.parameters():
             param.requires_grad_(False)
-        reference = _flat_tensors(module(example))
-        outputs = _flat_tensors(fused(example))
+        with _float32(example):
+            reference = _flat_tensors(module(example))
+            outputs = _flat_tensors(fused(example))
     if len(reference) != len(outputs):
         raise RuntimeError('the folded copy returns a different structure')
     for ref, out in zip(reference, outputs):
@@ -263,7 +269,7 @@ class BatchNormFolder:
                     example: Tensor) -> List[Tuple[nn.Module, nn.Module]]:
         pairs = [(module.get_submodule(conv), module.get_submodule(bn))
                  for conv, bn in find_conv_bn_pairs(module, example)]
-        with torch.no_grad():
+        with torch.no_grad(), _float32(example):
             reference = _flat_tensors(module(example))
             with self._patched(pairs):
                 outputs = _flat_tensors(module(example))
