@@ -5,7 +5,8 @@ Measures images/s of
 
 - multi-scale + flip CAM inference (a randomly initialised model of CONFIG on
   the current device) with the fast path (``test_cfg.fuse_bn``, and
-  ``channels_last`` with ``--channels-last``) and without, alternately
+  ``channels_last`` with ``--channels-last``, a bfloat16 backbone with
+  ``--backbone-autocast bfloat16``) and without, alternately
   ``--rounds`` times;
 - the two-pass dense CRF with 1 and with ``--nproc`` processes;
 - the whole stage (inference, CRF, files; no scoring) with the CRF overlapped
@@ -41,6 +42,9 @@ def main(argv=None) -> None:
                         help='timed inference passes per variant, alternately')
     parser.add_argument('--channels-last', action='store_true',
                         help='the fast inference variant also uses channels_last')
+    parser.add_argument('--backbone-autocast', choices=['bfloat16', 'float16'],
+                        help='the fast inference variant runs the backbone under autocast '
+                        '(GPU; changes the maps slightly)')
     parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     args = parser.parse_args(argv)
 
@@ -73,13 +77,15 @@ def main(argv=None) -> None:
         for _ in range(args.rounds):
             for variant in ('fast', 'plain'):
                 fast = variant == 'fast'
-                model.test_cfg.update(fuse_bn=fast, channels_last=fast and args.channels_last)
+                model.test_cfg.update(fuse_bn=fast, channels_last=fast and args.channels_last,
+                                      backbone_autocast=args.backbone_autocast if fast else None)
                 start = time.perf_counter()
                 generator._infer(model, dataset, todo, palette)
                 if args.device.startswith('cuda'):
                     torch.cuda.synchronize()
                 timings[variant].append(time.perf_counter() - start)
-        model.test_cfg.update(fuse_bn=True, channels_last=args.channels_last)
+        model.test_cfg.update(fuse_bn=True, channels_last=args.channels_last,
+                              backbone_autocast=args.backbone_autocast)
         for nproc in (1, args.nproc):
             generator.nproc = nproc
             generator.label_dir = osp.join(root, f'labels{nproc}')

@@ -96,7 +96,9 @@ class SFCClassifier(BaseModel):
             only under ``torch.no_grad`` and when every BN is in eval mode)
             and ``channels_last`` (False: the backbone reads a
             ``torch.channels_last`` input). Both leave the maps equal to
-            float rounding (tested to 1e-5).
+            float rounding (tested to 1e-5). ``backbone_autocast`` (None):
+            'bfloat16' or 'float16' runs the backbone under autocast (GPUs;
+            the heads stay in float32); this changes the maps slightly.
         data_preprocessor (dict, optional): ``SegDataPreProcessor`` config.
         init_cfg (dict, optional): Initialisation config.
     """
@@ -125,7 +127,8 @@ class SFCClassifier(BaseModel):
         self.train_cfg.update(train_cfg or {})
         self.test_cfg = dict(scales=(1.0, 0.5, 1.5, 2.0), flip=True, resize='pil',
                              inference_map='final', alpha=1.0,
-                             bg_offset=0.4, fg_scale=2.0, fuse_bn=True, channels_last=False)
+                             bg_offset=0.4, fg_scale=2.0, fuse_bn=True, channels_last=False,
+                             backbone_autocast=None)
         self.test_cfg.update(test_cfg or {})
         if self.test_cfg['inference_map'] not in _INFERENCE_MAPS:
             raise ValueError(f'test_cfg.inference_map must be one of {_INFERENCE_MAPS}, '
@@ -294,6 +297,8 @@ class SFCClassifier(BaseModel):
         batch = torch.cat([images, images.flip(-1)]) if flip else images
         with self._inference_backbone(batch) as batch:
             feats = self.extract_feat(batch)
+        if self.test_cfg['backbone_autocast']:
+            feats = tuple(feat.float() for feat in feats)
         logit_maps = self.classifier(feats[-1])
         side_feats = self.prototype_head.side_features(feats, logit_maps.shape[2:])
         last_feat = feats[-1]
@@ -317,7 +322,8 @@ class SFCClassifier(BaseModel):
         :class:`FoldedModuleCache`; rebuilt when the weights change, never
         saved). Only without gradients and with every BN in eval mode;
         otherwise the backbone itself runs. ``channels_last``: the yielded
-        batch is in ``torch.channels_last`` memory format.
+        batch is in ``torch.channels_last`` memory format. ``backbone_autocast``:
+        inside runs under ``torch.autocast`` with that dtype.
 
         Args:
             batch (Tensor): Backbone input of shape ``(n, 3, H, W)``.
@@ -331,13 +337,14 @@ class SFCClassifier(BaseModel):
             folded = cache.get(self.backbone, batch)
         if self.test_cfg['channels_last']:
             batch = batch.contiguous(memory_format=torch.channels_last)
-        if folded is None:
-            yield batch
-            return
+        dtype = self.test_cfg['backbone_autocast']
         backbone = self._modules['backbone']
-        self._modules['backbone'] = folded
+        if folded is not None:
+            self._modules['backbone'] = folded
         try:
-            yield batch
+            with torch.autocast(batch.device.type, dtype=getattr(torch, dtype or 'float32'),
+                                enabled=bool(dtype)):
+                yield batch
         finally:
             self._modules['backbone'] = backbone
 

@@ -85,3 +85,23 @@ def test_fast_path_follows_new_weights_and_skips_training_bn(tiny_model):
         assert any(isinstance(m, nn.modules.batchnorm._BatchNorm)
                    for m in tiny_model.backbone.modules())
         assert batch is images
+
+
+def test_backbone_autocast_option(tiny_model):
+    """bfloat16 backbone (a GPU option): close to float32, heads in float32."""
+    tiny_model.eval()
+    torch.manual_seed(1)
+    images = torch.randn(1, 3, 48, 48)
+    labels = [[1, 1, 1, 1]]
+    full = predict(tiny_model, images, labels, backbone_autocast=None)
+    dtypes = []
+    handle = tiny_model.backbone.layer4.register_forward_hook(
+        lambda module, args, output: dtypes.append(output.dtype))
+    try:
+        half = predict(tiny_model, images, labels, backbone_autocast='bfloat16', fuse_bn=False)
+    finally:
+        handle.remove()
+    assert dtypes and set(dtypes) == {torch.bfloat16}
+    for key in ('cam_w', 'cam_p'):
+        assert half[0][key].dtype == torch.float32
+        assert (half[0][key] - full[0][key]).abs().max() < 0.1
