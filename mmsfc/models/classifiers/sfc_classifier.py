@@ -96,7 +96,11 @@ class SFCClassifier(BaseModel):
             only under ``torch.no_grad`` and when every BN is in eval mode)
             and ``channels_last`` (False: the backbone reads a
             ``torch.channels_last`` input). Both leave the maps equal to
-            float rounding (tested to 1e-5). ``backbone_autocast`` (None):
+            float rounding (tested to 1e-5). ``freeze_backbone`` (True): on
+            CPUs the folded copy is also frozen with TorchScript (oneDNN
+            convolutions with the ReLU and additions fused; same maps to
+            float rounding, tested), kept folded if that fails.
+            ``backbone_autocast`` (None):
             'bfloat16' or 'float16' runs the backbone under autocast (GPUs;
             the heads stay in float32); this changes the maps slightly.
         data_preprocessor (dict, optional): ``SegDataPreProcessor`` config.
@@ -128,7 +132,7 @@ class SFCClassifier(BaseModel):
         self.test_cfg = dict(scales=(1.0, 0.5, 1.5, 2.0), flip=True, resize='pil',
                              inference_map='final', alpha=1.0,
                              bg_offset=0.4, fg_scale=2.0, fuse_bn=True, channels_last=False,
-                             backbone_autocast=None)
+                             freeze_backbone=True, backbone_autocast=None)
         self.test_cfg.update(test_cfg or {})
         if self.test_cfg['inference_map'] not in _INFERENCE_MAPS:
             raise ValueError(f'test_cfg.inference_map must be one of {_INFERENCE_MAPS}, '
@@ -334,7 +338,9 @@ class SFCClassifier(BaseModel):
         folded = None
         if self.test_cfg['fuse_bn'] and not torch.is_grad_enabled():
             cache = self.__dict__.setdefault('_folded_backbone', FoldedModuleCache())
-            folded = cache.get(self.backbone, batch)
+            freeze = self.test_cfg['freeze_backbone'] and batch.device.type == 'cpu' \
+                and not self.test_cfg['backbone_autocast']
+            folded = cache.get(self.backbone, batch, freeze=freeze)
         if self.test_cfg['channels_last']:
             batch = batch.contiguous(memory_format=torch.channels_last)
         dtype = self.test_cfg['backbone_autocast']

@@ -152,21 +152,56 @@ def fold_batch_norms(module: nn.Module, example: Tensor,
             _set_submodule(fused, bn_name, nn.Identity())
         for param in fused.parameters():
             param.requires_grad_(False)
-        with _float32(example):
-            reference = _flat_tensors(module(example))
-            outputs = _flat_tensors(fused(example))
-    if len(reference) != len(outputs):
-        raise RuntimeError('the folded copy returns a different structure')
-    for ref, out in zip(reference, outputs):
-        bound = rtol * ref.abs().max().item() + 1e-6
-        if ref.shape != out.shape or (ref - out).abs().max().item() > bound:
-            raise RuntimeError('folding the BatchNorms changed the outputs: the module '
-                               'uses a conv output other than through its BatchNorm')
+    _check_same_outputs(module, fused, example, rtol,
+                        'folding the BatchNorms changed the outputs: the module uses a '
+                        'conv output other than through its BatchNorm')
     return fused
 
 
+def _check_same_outputs(module: nn.Module, other: nn.Module, example: Tensor, rtol: float,
+                        message: str) -> None:
+    """Raise ``RuntimeError(message)`` unless both give the same outputs on ``example``."""
+    with torch.no_grad(), _float32(example):
+        reference = _flat_tensors(module(example))
+        outputs = _flat_tensors(other(example))
+    if len(reference) != len(outputs):
+        raise RuntimeError(message + ' (a different output structure)')
+    for ref, out in zip(reference, outputs):
+        bound = rtol * ref.abs().max().item() + 1e-6
+        if ref.shape != out.shape or (ref - out).abs().max().item() > bound:
+            raise RuntimeError(message)
+
+
+def freeze_for_inference(module: nn.Module, example: Tensor, rtol: float = 1e-3) -> nn.Module:
+    """TorchScript copy of ``module`` optimised for inference, checked on ``example``.
+
+    ``torch.jit.trace``, ``torch.jit.freeze`` and
+    ``torch.jit.optimize_for_inference``: BatchNorm folding and, on CPUs,
+    oneDNN convolutions with the ReLU and residual additions fused. The
+    module must have no data-dependent control flow (a ResNet qualifies); the
+    outputs are compared with ``module``'s like :func:`fold_batch_norms`.
+
+    Args:
+        module (nn.Module): Module in eval mode (not modified).
+        example (Tensor): Input used to trace and check, e.g. ``(1, 3, H, W)``.
+        rtol (float): Tolerance of the check, relative to each output's max.
+
+    Returns:
+        nn.Module: The frozen ``torch.jit.ScriptModule``.
+    """
+    with torch.no_grad(), _float32(example), warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        module_copy = copy.deepcopy(module)
+        module_copy.eval()
+        traced = torch.jit.trace(module_copy, example, check_trace=False)
+        frozen = torch.jit.optimize_for_inference(torch.jit.freeze(traced))
+    _check_same_outputs(module, frozen, example, rtol,
+                        'the TorchScript-frozen module changed the outputs')
+    return frozen
+
+
 class FoldedModuleCache:
-    """A folded (and optionally channels_last) copy of a module, kept while its weights are.
+    """A folded (optionally TorchScript-frozen) copy of a module, kept while its weights are.
 
     The copy is rebuilt whenever a parameter or buffer of the module changes
     (in-place update, ``load_state_dict``, ``to(device)``): the key is each
@@ -180,23 +215,24 @@ class FoldedModuleCache:
         self._module: Optional[nn.Module] = None
 
     @staticmethod
-    def _state_key(module: nn.Module, channels_last: bool) -> tuple:
+    def _state_key(module: nn.Module, freeze: bool) -> tuple:
         tensors = list(module.parameters()) + list(module.buffers())
-        return (channels_last, ) + tuple(
+        return (freeze, ) + tuple(
             (t.data_ptr(), t._version, t.device, t.dtype) for t in tensors)
 
     def get(self, module: nn.Module, example: Tensor,
-            channels_last: bool = False) -> Optional[nn.Module]:
+            freeze: bool = False) -> Optional[nn.Module]:
         """The folded copy of ``module`` (built on ``example[:1]`` if stale).
 
         Args:
             module (nn.Module): The module to fold (not modified).
             example (Tensor): A batch of its inputs ``(N, ...)``.
-            channels_last (bool): Convert the copy to ``torch.channels_last``.
+            freeze (bool): Further :func:`freeze_for_inference` the folded copy
+                (kept folded if that fails, with a warning).
         """
         if not batch_norms_frozen(module):
             return None
-        key = self._state_key(module, channels_last)
+        key = self._state_key(module, freeze)
         if key != self._key:
             self._module = None  # free the stale copy first
             try:
@@ -205,8 +241,12 @@ class FoldedModuleCache:
                 warnings.warn(f'BatchNorm folding disabled for {type(module).__name__}: {error}',
                               stacklevel=2)
                 fused = None
-            if fused is not None and channels_last:
-                fused = fused.to(memory_format=torch.channels_last)
+            if fused is not None and freeze:
+                try:
+                    fused = freeze_for_inference(fused, example[:1])
+                except Exception as error:  # tracing fails in many ways: keep the fold
+                    warnings.warn(f'TorchScript freezing disabled for {type(module).__name__}: '
+                                  f'{error}', stacklevel=2)
             self._module, self._key = fused, key
         return self._module
 

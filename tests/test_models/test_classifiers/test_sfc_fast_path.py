@@ -31,8 +31,9 @@ def predict(model, images, labels, **test_cfg):
             for r in results]
 
 
-@pytest.mark.parametrize('channels_last', [False, True])
-def test_fast_path_equals_plain_path(tiny_model, channels_last):
+@pytest.mark.parametrize('channels_last, freeze', [(False, False), (True, False),
+                                                    (False, True), (True, True)])
+def test_fast_path_equals_plain_path(tiny_model, channels_last, freeze):
     randomize_batch_norms(tiny_model)
     tiny_model.eval()
     tiny_model.test_cfg.update(scales=(1.0, 0.5, 1.5))
@@ -41,10 +42,12 @@ def test_fast_path_equals_plain_path(tiny_model, channels_last):
     images = torch.randn(2, 3, 44, 60)
     labels = [[1, 0, 0, 1], [0, 1, 1, 1]]
     plain = predict(tiny_model, images, labels, fuse_bn=False, channels_last=False)
-    fast = predict(tiny_model, images, labels, fuse_bn=True, channels_last=channels_last)
-    # the fast path ran: a folded copy without BatchNorms exists
+    fast = predict(tiny_model, images, labels, fuse_bn=True, channels_last=channels_last,
+                   freeze_backbone=freeze)
+    # the fast path ran: a folded (frozen) copy without BatchNorms exists
     folded = tiny_model._folded_backbone._module
     assert folded is not None and folded is not tiny_model.backbone
+    assert isinstance(folded, torch.jit.ScriptModule) == freeze
     assert not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in folded.modules())
     for one_plain, one_fast in zip(plain, fast):
         for key in ('cam_w', 'cam_p', 'seg_logits'):

@@ -9,6 +9,7 @@ from mmsfc.models.utils.fuse import (
     batch_norms_frozen,
     find_conv_bn_pairs,
     fold_batch_norms,
+    freeze_for_inference,
 )
 
 
@@ -121,3 +122,14 @@ def test_batch_norm_folder_folds_only_frozen_pairs_and_keeps_gradients():
     block.train()  # BN with batch statistics: nothing folded
     with folder.folded(block, x) as folded:
         assert folded == 0
+
+
+def test_freeze_for_inference_equals_module():
+    torch.manual_seed(3)
+    block = Block(bypass=True).eval()
+    randomize_batch_norms(block)
+    frozen = freeze_for_inference(block, torch.randn(1, 3, 8, 8))
+    assert isinstance(frozen, torch.jit.ScriptModule)
+    x = torch.randn(2, 3, 13, 10)  # another batch size and shape than traced
+    with torch.no_grad():
+        torch.testing.assert_close(frozen(x), block(x), atol=1e-5, rtol=1e-5)
