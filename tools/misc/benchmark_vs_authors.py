@@ -12,11 +12,11 @@ download is skipped (random weights), and on a machine without CUDA their one
 
 One process runs one implementation (``--impl``), so a whole-process timer
 (e.g. ``/usr/bin/time -v``) sees each one's peak memory; alternate the two for
-a fair comparison on a busy machine. Each run prints its own step times and
-the peak resident memory of the process, in total (this script builds both
-models and imports mmsfc's stack in either case) and above the resident
-memory before the first step (what the steps themselves need: activations,
-gradients, optimiser state).
+a fair comparison on a busy machine (an authors' run imports torch and their
+network only). Each run prints its own step times and the peak resident
+memory of the process, in total and above the resident memory before the
+first step (what the steps themselves need: activations, gradients,
+optimiser state).
 
 - ``--mode train``: full training steps, i.e. both scales, the losses,
   backward, gradient clipping at 1 and SGD. The authors' loss is computed in
@@ -51,14 +51,10 @@ from typing import Dict, List, Tuple
 import numpy as np
 import torch
 import torch.nn.functional as F
-from mmengine.config import Config
-from mmengine.optim import build_optim_wrapper
-from mmengine.registry import init_default_scope
-from mmseg.registry import MODELS
-from mmseg.structures import SegDataSample
 from PIL import Image
 
-import mmsfc  # noqa: F401  (registration)
+# mmsfc and its stack are imported only where our model is built, so that a
+# process timing the authors' code holds torch and their network alone.
 
 ROOT = osp.join(osp.dirname(osp.abspath(__file__)), '..', '..')
 CONFIG = osp.join(ROOT, 'configs/sfc/sfc_r50_voc.py')
@@ -109,11 +105,12 @@ def cuda_calls_as_noop():
         torch.Tensor.cuda = original
 
 
-def build_models(repo: str, num_classes: int = 21, randomize_bn: bool = False):
-    """The authors' ``Net`` and ``CAM`` and mmsfc's model, all with the same weights."""
+def build_authors(repo: str, cls: str = 'Net', num_classes: int = 21,
+                  randomize_bn: bool = False):
+    """The authors' ``Net`` or ``CAM`` with the random weights of seed 0."""
     sfc = load_authors(repo)
     torch.manual_seed(0)
-    net = sfc.Net(num_cls=num_classes)
+    net = getattr(sfc, cls)(num_cls=num_classes)
     if randomize_bn:
         gen = torch.Generator().manual_seed(1)
         with torch.no_grad():
@@ -121,17 +118,25 @@ def build_models(repo: str, num_classes: int = 21, randomize_bn: bool = False):
                 if isinstance(bn, torch.nn.BatchNorm2d):
                     bn.running_mean.copy_(torch.randn(bn.num_features, generator=gen) * 0.1)
                     bn.running_var.copy_(torch.rand(bn.num_features, generator=gen) + 0.5)
-    cam = sfc.CAM(num_cls=num_classes)
-    cam.load_state_dict(net.state_dict())
+    return net
+
+
+def build_ours(repo: str, randomize_bn: bool = False):
+    """mmsfc's model with the weights of :func:`build_authors`, and its config."""
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+    from mmseg.registry import MODELS
+
+    import mmsfc  # noqa: F401  (registration)
     sys.path.insert(0, osp.join(ROOT, 'tools', 'model_converters'))
     from sfc_to_mmsfc import convert
     cfg = Config.fromfile(CONFIG)
     init_default_scope('mmseg')
     cfg.model.backbone.init_cfg = None
     ours = MODELS.build(cfg.model)
-    converted, unknown = convert(net.state_dict())
+    converted, _ = convert(build_authors(repo, randomize_bn=randomize_bn).state_dict())
     ours.load_state_dict(converted, strict=True)
-    return net, cam, ours, cfg
+    return ours, cfg
 
 
 def class_counts() -> List[float]:
@@ -167,7 +172,8 @@ def authors_losses(net, images: torch.Tensor, labels: torch.Tensor,
     return dict(loss_cls=loss_cls, loss_dw_p=loss_p, loss_dw_w=loss_w)
 
 
-def our_samples(labels: torch.Tensor, shape=None) -> List[SegDataSample]:
+def our_samples(labels: torch.Tensor, shape=None) -> list:
+    from mmseg.structures import SegDataSample
     samples = []
     for label in labels.numpy():
         meta = dict(cls_label=label)
@@ -205,7 +211,9 @@ def our_cams(model, rgb: np.ndarray, label: torch.Tensor) -> Tuple[torch.Tensor,
 
 
 def run_check(args) -> int:
-    net, cam_net, ours, _ = build_models(args.authors_repo, randomize_bn=True)
+    net = build_authors(args.authors_repo, randomize_bn=True)
+    cam_net = build_authors(args.authors_repo, 'CAM', randomize_bn=True)
+    ours, _ = build_ours(args.authors_repo, randomize_bn=True)
     ours.loss_msdw.set_class_counts(class_counts())
     dc = ours.loss_msdw.dc.clone()
     rng = np.random.default_rng(args.seed)
@@ -236,12 +244,10 @@ def run_check(args) -> int:
 
 
 def run_train(args) -> None:
-    net, _, ours, cfg = build_models(args.authors_repo)
     rng = np.random.default_rng(args.seed)
     if args.impl == 'authors':
-        ours.loss_msdw.set_class_counts(class_counts())
-        dc = ours.loss_msdw.dc.clone()
-        del ours
+        net = build_authors(args.authors_repo)
+        dc = torch.ones(20)  # the values do not change the work
         backbone, new = net.trainable_parameters()
         optimizer = torch.optim.SGD([dict(params=backbone, lr=0.1), dict(params=new, lr=1.0)],
                                     lr=0.1, momentum=1e-4, weight_decay=1e-4)
@@ -255,7 +261,8 @@ def run_train(args) -> None:
             torch.nn.utils.clip_grad_norm_(net.parameters(), max_norm=1)
             optimizer.step()
     else:
-        del net
+        from mmengine.optim import build_optim_wrapper
+        ours, cfg = build_ours(args.authors_repo)
         ours.train_cfg.update(fuse_bn=not args.plain)
         ours.loss_msdw.set_class_counts(class_counts())
         ours.train()
@@ -271,18 +278,17 @@ def run_train(args) -> None:
 
 
 def run_infer(args) -> None:
-    _, cam_net, ours, _ = build_models(args.authors_repo)
     rng = np.random.default_rng(args.seed)
     inputs = [(rng.integers(0, 256, (*args.size, 3), dtype=np.uint8),
                random_batch(1, 8, rng)[1][0]) for _ in range(args.warmup + args.iters)]
     if args.impl == 'authors':
-        del ours
+        cam_net = build_authors(args.authors_repo, 'CAM')
 
         def step(rgb, label):
             with torch.no_grad(), cuda_calls_as_noop():
                 authors_cams(cam_net, rgb, label)
     else:
-        del cam_net
+        ours, _ = build_ours(args.authors_repo)
         ours.test_cfg.update(fuse_bn=not args.plain)
         ours.eval()
 
