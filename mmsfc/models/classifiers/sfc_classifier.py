@@ -218,7 +218,10 @@ class SFCClassifier(BaseModel):
                 raise ValueError(f'cls_label of {sample.get("img_path", "a sample")} has '
                                  f'{label.numel()} entries, expected {self.num_classes - 1}')
             labels.append(label)
-        return torch.stack(labels).to(inputs.device)
+        labels = torch.stack(labels)
+        if inputs.device.type == 'cuda':  # pinned: the copy does not wait for the GPU
+            return labels.pin_memory().to(inputs.device, non_blocking=True)
+        return labels.to(inputs.device)
 
     @staticmethod
     def _valid_masks(inputs: Tensor, data_samples: Sequence[SegDataSample]) -> Tensor:
