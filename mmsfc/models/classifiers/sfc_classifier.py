@@ -273,6 +273,8 @@ class SFCClassifier(BaseModel):
             inputs (Tensor): A batch of backbone inputs ``(N, 3, H, W)``; the
                 first image is used once to find and check the conv / BN pairs.
         """
+        # the inference copy goes stale with the next update: free it now
+        self.__dict__.pop('_folded_backbone', None)
         if not self.train_cfg['fuse_bn']:
             yield
             return

@@ -59,6 +59,10 @@ def test_fast_path_equals_plain_path(tiny_model, channels_last, freeze):
         assert torch.equal(value, state[key]), key
     assert any(isinstance(m, nn.modules.batchnorm._BatchNorm)
                for m in tiny_model.backbone.modules())
+    # a training step frees the inference copy (stale after the update)
+    tiny_model.train()
+    tiny_model.loss(images[:1, :, :32, :32], [SegDataSample(metainfo=dict(cls_label=[1, 0, 0, 1]))])
+    assert '_folded_backbone' not in tiny_model.__dict__
 
 
 def test_fast_path_follows_new_weights_and_skips_training_bn(tiny_model):
