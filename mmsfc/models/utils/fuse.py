@@ -214,6 +214,13 @@ class FoldedModuleCache:
         self._key: Optional[tuple] = None
         self._module: Optional[nn.Module] = None
 
+    def __getstate__(self) -> dict:
+        # transient (a TorchScript copy does not pickle): copies start empty
+        return dict(_key=None, _module=None)
+
+    def __deepcopy__(self, memo: dict) -> 'FoldedModuleCache':
+        return FoldedModuleCache()
+
     @staticmethod
     def _state_key(module: nn.Module, freeze: bool) -> tuple:
         tensors = list(module.parameters()) + list(module.buffers())

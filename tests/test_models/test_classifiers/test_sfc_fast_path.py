@@ -1,5 +1,8 @@
 # Copyright (c) mmsfc contributors. All rights reserved.
 """The inference fast path (folded BatchNorms, channels_last) against the plain path."""
+import copy
+import pickle
+
 import pytest
 import torch
 import torch.nn as nn
@@ -59,6 +62,9 @@ def test_fast_path_equals_plain_path(tiny_model, channels_last, freeze):
         assert torch.equal(value, state[key]), key
     assert any(isinstance(m, nn.modules.batchnorm._BatchNorm)
                for m in tiny_model.backbone.modules())
+    # the cached copy is transient: the model still deep-copies and pickles
+    assert copy.deepcopy(tiny_model)._folded_backbone._module is None
+    assert pickle.loads(pickle.dumps(tiny_model))._folded_backbone._module is None
     # a training step frees the inference copy (stale after the update)
     tiny_model.train()
     tiny_model.loss(images[:1, :, :32, :32], [SegDataSample(metainfo=dict(cls_label=[1, 0, 0, 1]))])
