@@ -100,9 +100,9 @@ class SFCClassifier(BaseModel):
             CPUs the folded copy is also frozen with TorchScript (oneDNN
             convolutions with the ReLU and additions fused; same maps to
             float rounding, tested), kept folded if that fails.
-            ``backbone_autocast`` (None):
-            'bfloat16' or 'float16' runs the backbone under autocast (GPUs;
-            the heads stay in float32); this changes the maps slightly.
+            ``backbone_autocast`` (None): 'bfloat16' or 'float16' runs the
+            backbone under autocast (GPUs; the heads stay in float32); this
+            changes the maps slightly.
         data_preprocessor (dict, optional): ``SegDataPreProcessor`` config.
         init_cfg (dict, optional): Initialisation config.
     """
@@ -263,7 +263,6 @@ class SFCClassifier(BaseModel):
         losses = dict(loss_cls=self.loss_cls_weight * loss_cls)
         losses.update(self.loss_msdw(full.cam_w, full.cam_p, half.cam_w, labels))
         return losses
-
 
     @contextmanager
     def _training_backbone(self, inputs: Tensor) -> Iterator[None]:
