@@ -9,17 +9,23 @@ alternately:
 
 - ``fast``: the model's ``train_cfg`` fast paths (frozen BatchNorms folded;
   ``--channels-last`` adds channels_last inputs);
-- ``plain``: ``train_cfg.fuse_bn=False, channels_last=False``.
+- ``plain``: ``train_cfg.fuse_bn=False, channels_last=False``;
+- ``amp`` (optional): ``fast`` with the forward under autocast in
+  ``--amp-dtype`` (bfloat16 by default).
 
 Reported per variant: step time (min and median over all timed steps),
 images/s at the median, and peak memory: on CUDA the peak allocated by
 tensors, on CPU the peak resident memory of the process and its rise over
-the resident memory before the first step. ``--amp`` runs the forward under
-autocast (``--amp-dtype``, bfloat16 by default; CUDA, or CPU with bfloat16).
+the resident memory before the first step. Every variant sees the same
+batches, so with ``amp`` the loss curves of the two precisions are compared
+step by step (``--iters 300`` for a few hundred steps; read after the timing,
+so no step waits for them).
 
-Example::
+Examples::
 
     python tools/benchmark.py configs/sfc/sfc_r50_voc.py --batch-size 20 --crop 512
+    python tools/benchmark.py configs/sfc/sfc_r50_voc.py --batch-size 20 --crop 512 \
+        --variants fast amp --channels-last --iters 300
 """
 import argparse
 import json
@@ -42,14 +48,15 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--rounds', type=int, default=1,
                         help='processes per variant, run alternately')
     parser.add_argument('--variants', nargs='+', default=['fast', 'plain'],
-                        choices=['fast', 'plain'])
+                        choices=['fast', 'plain', 'amp'])
     parser.add_argument('--channels-last', action='store_true',
                         help='the fast variant also feeds channels_last inputs')
-    parser.add_argument('--amp', action='store_true', help='autocast the forward')
-    parser.add_argument('--amp-dtype', default='bfloat16', choices=['bfloat16', 'float16'])
+    parser.add_argument('--amp-dtype', default='bfloat16', choices=['bfloat16', 'float16'],
+                        help='autocast dtype of the amp variant')
     parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     parser.add_argument('--seed', type=int, default=0)
-    parser.add_argument('--run-variant', choices=['fast', 'plain'], help=argparse.SUPPRESS)
+    parser.add_argument('--run-variant', choices=['fast', 'plain', 'amp'],
+                        help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
 
@@ -90,7 +97,8 @@ def run_variant(args) -> dict:
     cfg = Config.fromfile(args.config)
     init_default_scope(cfg.get('default_scope', 'mmseg'))
     cfg.model.backbone.init_cfg = None  # no weight download
-    fast = args.run_variant == 'fast'
+    fast = args.run_variant in ('fast', 'amp')
+    amp = args.run_variant == 'amp'
     cfg.model.train_cfg = dict(fuse_bn=fast, channels_last=fast and args.channels_last)
     device = torch.device(args.device)
     model = MODELS.build(cfg.model).to(device)
@@ -102,11 +110,14 @@ def run_variant(args) -> dict:
     batches = [random_batch(num_fg, args.batch_size, args.crop, rng)
                for _ in range(args.warmup + args.iters)]
     dtype = getattr(torch, args.amp_dtype)
+    loss_values = []
 
     def step(inputs, samples):
-        with torch.autocast(device.type, dtype=dtype, enabled=args.amp):
+        with torch.autocast(device.type, dtype=dtype, enabled=amp):
             losses = model.loss(inputs.to(device, non_blocking=True), samples)
-        optim_wrapper.update_params(sum(losses.values()))
+        loss = sum(losses.values())
+        optim_wrapper.update_params(loss)
+        loss_values.append(loss.detach())
 
     rss_before, _ = resident_gib()
     for batch in batches[:args.warmup]:
@@ -121,7 +132,7 @@ def run_variant(args) -> dict:
         if device.type == 'cuda':
             torch.cuda.synchronize()
         times.append(time.perf_counter() - start)
-    result = dict(times=times)
+    result = dict(times=times, losses=[float(loss) for loss in loss_values])
     if device.type == 'cuda':
         result['peak_gib'] = torch.cuda.max_memory_allocated() / 2**30
         result['device'] = torch.cuda.get_device_name()
@@ -145,7 +156,7 @@ def main(argv=None) -> None:
             results[variant].append(json.loads(out.strip().splitlines()[-1]))
     first = next(iter(results.values()))[0]
     print(f'device: {first["device"]} ({torch.get_num_threads()} threads), batch '
-          f'{args.batch_size}, crop {args.crop}, amp {args.amp and args.amp_dtype}, '
+          f'{args.batch_size}, crop {args.crop}, '
           f'{args.rounds} process(es) x {args.iters} timed steps per variant')
     medians = {}
     for variant, runs in results.items():
@@ -156,10 +167,22 @@ def main(argv=None) -> None:
                   f'peak RSS {peak:.2f} GiB (process), '
                   f'+{max(run["rise_gib"] for run in runs):.2f} GiB over the RSS before '
                   'the first step')
-        print(f'{variant:>5}: step {min(times):.3f} s min, {medians[variant]:.3f} s median; '
+        name = f'amp ({args.amp_dtype})' if variant == 'amp' else variant
+        print(f'{name:>5}: step {min(times):.3f} s min, {medians[variant]:.3f} s median; '
               f'{args.batch_size / medians[variant]:.2f} images/s; {memory}')
-    if len(medians) == 2:
-        print(f'fast / plain step time (medians): {medians["fast"] / medians["plain"]:.2f}')
+    for variant in ('plain', 'amp'):
+        if 'fast' in medians and variant in medians:
+            print(f'fast / {variant} step time (medians): '
+                  f'{medians["fast"] / medians[variant]:.2f}')
+    if 'amp' in results and 'fast' in results:
+        full = np.array(results['fast'][0]['losses'])
+        low = np.array(results['amp'][0]['losses'])
+        tail = max(len(full) // 10, 1)
+        print(f'loss curve, {args.amp_dtype} against float32 over {len(full)} steps (warm-up '
+              f'included): max |difference| {np.abs(low - full).max():.4f}, mean of the last '
+              f'{tail} steps {low[-tail:].mean():.4f} vs {full[-tail:].mean():.4f}')
+        for i in np.linspace(0, len(full) - 1, min(len(full), 10)).astype(int):
+            print(f'  step {i + 1}: float32 {full[i]:.4f}, {args.amp_dtype} {low[i]:.4f}')
 
 
 if __name__ == '__main__':
