@@ -81,9 +81,10 @@ class SFCClassifier(BaseModel):
         loss_cls_weight (float): Weight of ``L_cls``. Defaults to 1.
         train_cfg (dict, optional): Fast-path switches of :meth:`loss`, each
             leaving the loss and the gradients equal to float rounding:
-            ``fuse_bn`` (True), the conv / BatchNorm pairs of the frozen
-            stages (no trainable parameter, BN in eval mode) run as single
-            convolutions (see :class:`BatchNormFolder`); ``channels_last``
+            ``fuse_bn`` (True), the conv / BatchNorm pairs (BN in eval mode)
+            run as single convolutions: always in the frozen stages, and in
+            the trainable ones when the batch is large enough for it to save
+            memory (see :class:`BatchNormFolder`); ``channels_last``
             (False), the images enter in ``torch.channels_last`` memory format
             (for GPUs; no gain measured on CPUs).
         test_cfg (dict, optional): ``scales`` (default (1.0, 0.5, 1.5, 2.0)),

@@ -271,40 +271,93 @@ def _checkpointed(module: nn.Module) -> bool:
     return any(getattr(m, 'with_cp', False) for m in module.modules())
 
 
-class BatchNormFolder:
-    """Runs a module with its frozen conv / BatchNorm pairs folded, for training.
+class _TrainablePair:
+    """Patched forwards of a conv / BN pair with trainable parameters.
 
-    Inside :meth:`folded`, every conv / BN pair of the module whose
-    parameters all have ``requires_grad=False`` (e.g. the frozen stages of the
-    SFC ResNet) and whose BN is in eval mode runs as one convolution with
-    folded weights, computed once per entry without gradients. Pairs with
-    trainable parameters run as they are: folding them would trade a pass over
-    the activations for passes over the weights in forward and backward, a
-    loss at the crop sizes of SFC. The outputs are equal to float rounding and
-    no gradient changes (the folded pairs have none). The pairs are found once
-    by :func:`find_conv_bn_pairs` and checked on an example. Nothing is
-    folded when a BN of the module is in training mode or a submodule
-    recomputes its forward in backward (``with_cp``).
+    Each call decides: folded when the conv's output pixels (``N * h * w``)
+    reach ``ratio`` times its weights per output channel (``C_in * k * k``),
+    i.e. when the BN input the fold saves outweighs the scaled weight it
+    adds; otherwise the conv and the BN run as they are.
     """
 
-    def __init__(self) -> None:
-        self._pairs: Optional[List[Tuple[nn.Module, nn.Module]]] = None
+    def __init__(self, conv: nn.Conv2d, bn: nn.Module, ratio: float) -> None:
+        self.conv, self.bn, self.ratio = conv, bn, ratio
+        self.weights_per_channel = conv.weight[0].numel()
+        self.folded = False
 
-    @staticmethod
+    def conv_forward(self, inputs: Tensor) -> Tensor:
+        conv, bn = self.conv, self.bn
+        pixels = inputs.shape[0]
+        for size, stride in zip(inputs.shape[2:], conv.stride):
+            pixels *= -(-size // stride)
+        self.folded = pixels >= self.ratio * self.weights_per_channel
+        if not self.folded:
+            return conv._conv_forward(inputs, conv.weight, conv.bias)
+        scale = torch.rsqrt(bn.running_var + bn.eps)
+        if bn.weight is not None:
+            scale = bn.weight * scale
+        bias = -bn.running_mean * scale
+        if conv.bias is not None:
+            bias = bias + conv.bias * scale
+        if bn.bias is not None:
+            bias = bias + bn.bias
+        weight = conv.weight * scale.view(-1, *([1] * (conv.weight.dim() - 1)))
+        return conv._conv_forward(inputs, weight, bias)
+
+    def bn_forward(self, inputs: Tensor) -> Tensor:
+        return inputs if self.folded else type(self.bn).forward(self.bn, inputs)
+
+
+class BatchNormFolder:
+    """Runs a module with its conv / frozen-BatchNorm pairs folded, for training.
+
+    Inside :meth:`folded`, each conv / BN pair of the module (BN in eval mode)
+    runs as one convolution with the weight ``W * g`` and the bias
+    ``(b - mu) * g + beta``, ``g = gamma / sqrt(var + eps)``:
+
+    - pairs without trainable parameters (the frozen stages of the SFC
+      ResNet): always, with the folded weights computed once per entry
+      without gradients;
+    - pairs with trainable parameters: ``W * g`` and the bias are computed in
+      the autograd graph, so the conv weight and the BN affine parameters get
+      the gradients they get unfolded (equal to float rounding), and no BN
+      input is kept for backward; but the scaled weight is, and it costs
+      passes over the weights, so a pair is folded only when its output
+      pixels reach ``trainable_ratio`` times its weights per output channel
+      (large batches and crops; None never folds them).
+
+    The pairs are found once by :func:`find_conv_bn_pairs` and checked on an
+    example. Nothing is folded when a BN of the module is in training mode or
+    a submodule recomputes its forward in backward (``with_cp``).
+
+    Args:
+        trainable_ratio (float, optional): See above. Defaults to 2.
+    """
+
+    def __init__(self, trainable_ratio: Optional[float] = 2.0) -> None:
+        self._pairs: Optional[List[Tuple[nn.Module, nn.Module]]] = None
+        self.trainable_ratio = trainable_ratio
+
     @contextmanager
-    def _patched(pairs: List[Tuple[nn.Module, nn.Module]]) -> Iterator[int]:
+    def _patched(self, pairs: List[Tuple[nn.Module, nn.Module]]) -> Iterator[int]:
         patched = []
         try:
             with torch.no_grad():
                 for conv, bn in pairs:
-                    if bn.training or any(p.requires_grad for p in
-                                          (*conv.parameters(), *bn.parameters())):
+                    if bn.training:
                         continue
-                    weight, bias = fuse_conv_bn_weights(
-                        conv.weight, conv.bias, bn.running_mean, bn.running_var, bn.eps,
-                        bn.weight, bn.bias)
-                    conv.forward = partial(_conv_forward, conv, weight.detach(), bias.detach())
-                    bn.forward = _identity
+                    if any(p.requires_grad for p in (*conv.parameters(), *bn.parameters())):
+                        if self.trainable_ratio is None:
+                            continue
+                        pair = _TrainablePair(conv, bn, self.trainable_ratio)
+                        conv.forward, bn.forward = pair.conv_forward, pair.bn_forward
+                    else:
+                        weight, bias = fuse_conv_bn_weights(
+                            conv.weight, conv.bias, bn.running_mean, bn.running_var, bn.eps,
+                            bn.weight, bn.bias)
+                        conv.forward = partial(_conv_forward, conv, weight.detach(),
+                                               bias.detach())
+                        bn.forward = _identity
                     patched.append((conv, bn))
             yield len(patched)
         finally:
@@ -316,10 +369,16 @@ class BatchNormFolder:
                     example: Tensor) -> List[Tuple[nn.Module, nn.Module]]:
         pairs = [(module.get_submodule(conv), module.get_submodule(bn))
                  for conv, bn in find_conv_bn_pairs(module, example)]
-        with torch.no_grad(), _float32(example):
-            reference = _flat_tensors(module(example))
-            with self._patched(pairs):
-                outputs = _flat_tensors(module(example))
+        ratio = self.trainable_ratio
+        if ratio is not None:
+            self.trainable_ratio = 0.0  # check every pair folded
+        try:
+            with torch.no_grad(), _float32(example):
+                reference = _flat_tensors(module(example))
+                with self._patched(pairs):
+                    outputs = _flat_tensors(module(example))
+        finally:
+            self.trainable_ratio = ratio
         for ref, out in zip(reference, outputs):
             if (ref - out).abs().max().item() > 1e-3 * ref.abs().max().item() + 1e-6:
                 warnings.warn(f'BatchNorm folding disabled for {type(module).__name__}: the '
@@ -338,7 +397,7 @@ class BatchNormFolder:
                 time to find and check the pairs.
 
         Yields:
-            int: The number of folded pairs.
+            int: The number of patched pairs (trainable ones fold per call).
         """
         if not batch_norms_frozen(module) or _checkpointed(module):
             yield 0  # (a training BN would also update its statistics in the check)

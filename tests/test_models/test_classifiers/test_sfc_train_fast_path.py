@@ -4,6 +4,8 @@ import torch
 import torch.nn as nn
 from mmseg.structures import SegDataSample
 
+from mmsfc.models.utils.fuse import BatchNormFolder
+
 from .test_sfc_fast_path import randomize_batch_norms
 
 _BN = nn.modules.batchnorm._BatchNorm
@@ -28,7 +30,10 @@ def test_training_fast_path_equals_plain_path(tiny_model):
                    [(0, 64, 0, 48), (8, 56, 0, 64), (0, 64, 0, 64)])]
     plain_losses, plain_grads = losses_and_grads(tiny_model, inputs, samples,
                                                  fuse_bn=False, channels_last=False)
-    for channels_last in (False, True):
+    # default: the frozen stages folded (the trainable pairs are too small to
+    # gain here); ratio 0: every trainable pair folded too, in the autograd graph
+    for channels_last, ratio in ((False, 2.0), (True, 2.0), (False, 0.0)):
+        tiny_model._bn_folder = BatchNormFolder(trainable_ratio=ratio)
         losses, grads = losses_and_grads(tiny_model, inputs, samples,
                                          fuse_bn=True, channels_last=channels_last)
         assert losses.keys() == plain_losses.keys()
@@ -42,10 +47,10 @@ def test_training_fast_path_equals_plain_path(tiny_model):
             error = (grad - plain_grads[name]).abs().max().item()
             assert scale > 0, name
             assert error <= min(1e-5, 1e-4 * scale), (name, error, scale)
-    # the frozen stages ran folded (ResNet-18: stem 1, layer1 4, layer2 5 BNs), and the
-    # modules are restored afterwards
+    # every pair was patched (ResNet-18: 20 BNs, 10 in the frozen stem, layer1, layer2),
+    # the frozen BNs are skipped, and the modules are restored afterwards
     with tiny_model._bn_folder.folded(tiny_model.backbone, inputs) as folded:
-        assert folded == 10
+        assert folded == 20
         assert tiny_model.backbone.layer2[0].bn1(inputs) is inputs
     for module in tiny_model.backbone.modules():
         assert 'forward' not in module.__dict__

@@ -107,7 +107,7 @@ def test_batch_norm_folder_folds_only_frozen_pairs_and_keeps_gradients():
     block(x).square().sum().backward()
     expected = {n: p.grad.clone() for n, p in block.named_parameters() if p.requires_grad}
     block.zero_grad()
-    folder = BatchNormFolder()
+    folder = BatchNormFolder(trainable_ratio=None)
     with folder.folded(block, x) as folded:
         assert folded == 1
         assert block.bn(x) is x  # folded into conv
@@ -133,3 +133,30 @@ def test_freeze_for_inference_equals_module():
     x = torch.randn(2, 3, 13, 10)  # another batch size and shape than traced
     with torch.no_grad():
         torch.testing.assert_close(frozen(x), block(x), atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize('ratio, folds', [(0.0, True), (1e6, False)])
+def test_batch_norm_folder_folds_trainable_pairs_with_the_same_gradients(ratio, folds):
+    torch.manual_seed(4)
+    block = Block()
+    randomize_batch_norms(block)
+    block.eval()
+    x = torch.randn(2, 3, 9, 11)
+    block(x).square().sum().backward()
+    expected = {n: p.grad.clone() for n, p in block.named_parameters()}
+    block.zero_grad()
+    folder = BatchNormFolder(trainable_ratio=ratio)
+    bn_calls = []
+    handle = nn.BatchNorm2d.forward
+    with folder.folded(block, x) as patched:
+        assert patched == 2
+        nn.BatchNorm2d.forward = lambda self, inputs: bn_calls.append(1) or handle(self, inputs)
+        try:
+            out = block(x)
+        finally:
+            nn.BatchNorm2d.forward = handle
+    assert len(bn_calls) == (0 if folds else 2)  # folded: no BN pass at all
+    out.square().sum().backward()
+    for name, grad in expected.items():
+        torch.testing.assert_close(dict(block.named_parameters())[name].grad, grad,
+                                   atol=1e-5, rtol=1e-4)
