@@ -1,12 +1,17 @@
 # Copyright (c) mmsfc contributors. All rights reserved.
-"""Inference copies of a module with the frozen BatchNorms folded into the convolutions.
+"""Frozen BatchNorms folded into the preceding convolutions.
 
 With frozen statistics a BatchNorm is a per-channel affine map, so a
 convolution followed by it equals one convolution with scaled weights and a
 bias: ``BN(conv(x)) = conv'(x)`` with ``W' = W * g``, ``b' = (b - mu) * g + beta``
 and ``g = gamma / sqrt(var + eps)``. Folding saves one pass over every
-activation. The fold is made on a **copy**: the module's own weights,
-buffers and checkpoints are never altered.
+activation.
+
+- Inference: :func:`fold_batch_norms` / :class:`FoldedModuleCache` fold on a
+  **copy** (optionally frozen by :func:`freeze_for_inference`): the module's
+  own weights, buffers and checkpoints are never altered.
+- Training: :class:`BatchNormFolder` patches the forwards of the pairs while
+  inside its context, the module's own parameters used (gradients kept).
 """
 import copy
 import warnings
