@@ -1,9 +1,16 @@
 # Copyright (c) mmsfc contributors. All rights reserved.
 """Throughput of the pseudo-label stage on generated VOC-sized images.
 
-Measures images/s of multi-scale + flip CAM inference (a randomly initialised
-model of CONFIG on the current device) and of the two-pass dense CRF with 1
-and with ``--nproc`` processes, and reports the CRF speed-up.
+Measures images/s of
+
+- multi-scale + flip CAM inference (a randomly initialised model of CONFIG on
+  the current device) with the fast path (``test_cfg.fuse_bn``, and
+  ``channels_last`` with ``--channels-last``, a bfloat16 backbone with
+  ``--backbone-autocast bfloat16``) and without, alternately
+  ``--rounds`` times;
+- the two-pass dense CRF with 1 and with ``--nproc`` processes;
+- the whole stage (inference, CRF, files; no scoring) with the CRF overlapped
+  with inference (``PseudoLabelGenerator.overlap_crf``) and without.
 
 Example::
 
@@ -14,6 +21,7 @@ import os.path as osp
 import tempfile
 import time
 
+import numpy as np
 import torch
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
@@ -30,6 +38,13 @@ def main(argv=None) -> None:
     parser.add_argument('--size', type=int, nargs=2, default=(375, 500),
                         help='range of image sides (VOC images are up to 500 px)')
     parser.add_argument('--nproc', type=int, default=2, help='CRF processes to compare with 1')
+    parser.add_argument('--rounds', type=int, default=1,
+                        help='timed inference passes per variant, alternately')
+    parser.add_argument('--channels-last', action='store_true',
+                        help='the fast inference variant also uses channels_last')
+    parser.add_argument('--backbone-autocast', choices=['bfloat16', 'float16'],
+                        help='the fast inference variant runs the backbone under autocast '
+                        '(GPU; changes the maps slightly)')
     parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     args = parser.parse_args(argv)
 
@@ -56,26 +71,51 @@ def main(argv=None) -> None:
         palette = dataset.metainfo['palette']
         ids = [osp.basename(dataset.get_data_info(i)['img_path'])[:-4]
                for i in range(len(dataset))]
-        timings = {}
-        start = time.perf_counter()
-        generator._infer(model, dataset, list(range(len(dataset))), palette)
-        if args.device.startswith('cuda'):
-            torch.cuda.synchronize()
-        timings['cam'] = time.perf_counter() - start
+        timings = {'fast': [], 'plain': []}
+        generator.overlap_crf = False
+        todo = list(range(len(dataset)))
+        generator._infer(model, dataset, todo[:1], palette)  # warm-up (builds the fast copy)
+        for _ in range(args.rounds):
+            for variant in ('fast', 'plain'):
+                fast = variant == 'fast'
+                model.test_cfg.update(fuse_bn=fast, channels_last=fast and args.channels_last,
+                                      backbone_autocast=args.backbone_autocast if fast else None)
+                start = time.perf_counter()
+                generator._infer(model, dataset, todo, palette)
+                if args.device.startswith('cuda'):
+                    torch.cuda.synchronize()
+                timings[variant].append(time.perf_counter() - start)
+        model.test_cfg.update(fuse_bn=True, channels_last=args.channels_last,
+                              backbone_autocast=args.backbone_autocast)
         for nproc in (1, args.nproc):
             generator.nproc = nproc
             generator.label_dir = osp.join(root, f'labels{nproc}')
             start = time.perf_counter()
             generator._run_crf(dataset, ids, palette)
             timings[f'crf{nproc}'] = time.perf_counter() - start
+        generator.nproc = args.nproc
+        for overlap in (True, False):
+            whole = PseudoLabelGenerator(osp.join(root, f'whole{overlap}'), dataloader,
+                                         evaluate=False, nproc=args.nproc)
+            whole.overlap_crf = overlap
+            start = time.perf_counter()
+            whole.run(model)
+            timings[f'whole{overlap}'] = time.perf_counter() - start
     n = args.images
     device = torch.cuda.get_device_name() if args.device.startswith('cuda') else 'CPU'
     print(f'device: {device} ({torch.get_num_threads()} threads); {n} images, sides '
           f'{args.size[0]}-{args.size[1]} px; scales {model.test_cfg["scales"]} + flip')
-    print(f'CAM inference: {n / timings["cam"]:.2f} images/s')
+    for variant in ('fast', 'plain'):
+        times = timings[variant]
+        print(f'CAM inference, {variant} path: {n / np.median(times):.3f} images/s (median of '
+              f'{len(times)}; best {n / min(times):.3f})')
+    print(f'fast / plain inference time: '
+          f'{np.median(timings["fast"]) / np.median(timings["plain"]):.2f}')
     print(f'CRF, 1 process: {n / timings["crf1"]:.2f} images/s; {args.nproc} processes: '
           f'{n / timings[f"crf{args.nproc}"]:.2f} images/s; speed-up '
           f'{timings["crf1"] / timings[f"crf{args.nproc}"]:.2f}x')
+    print(f'whole stage ({args.nproc} CRF processes): {n / timings["wholeTrue"]:.2f} images/s '
+          f'with the CRF overlapped, {n / timings["wholeFalse"]:.2f} images/s after inference')
 
 
 if __name__ == '__main__':

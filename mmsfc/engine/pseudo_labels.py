@@ -13,6 +13,7 @@ from collections import defaultdict
 from contextlib import ExitStack
 from dataclasses import asdict
 from multiprocessing import Pool
+from multiprocessing.pool import ThreadPool
 from typing import Dict, List, Optional, Sequence, Set
 
 import mmcv
@@ -160,6 +161,10 @@ class PseudoLabelGenerator:
     writes ``<mask_dir>/<id>.png`` (SFC's two random walks) with the same
     guarantees (sharded, resumable, its own manifest) and scores them.
     """
+
+    #: With ``store_cams``, run the CRF of each written CAM file while the next
+    #: images are inferred (False: all CAMs first, then the CRF); same files.
+    overlap_crf: bool = True
 
     def __init__(self,
                  out_dir: str,
@@ -321,7 +326,14 @@ class PseudoLabelGenerator:
             evaluator = Evaluator(dict(self.cam_metric_cfg, prefix='cam'))
             evaluator.dataset_meta = dataset.metainfo
         with ExitStack() as stack:
-            pool = None if self.store_cams else stack.enter_context(Pool(self.nproc))
+            pool = None
+            if not self.store_cams:
+                pool = stack.enter_context(Pool(self.nproc))
+            elif self.overlap_crf and todo:
+                # the CRF of each written CAM file runs while the next images are
+                # inferred; one worker is a thread (writes stay in this process)
+                pool = stack.enter_context(ThreadPool(1) if self.nproc == 1
+                                           else Pool(self.nproc))
             num_scored = self._infer_loop(model, loader, pool, evaluator, palette,
                                           [i in eval_indices for i in todo])
         module.train(was_training)
@@ -376,14 +388,18 @@ class PseudoLabelGenerator:
                 cam_path, png_path = self._paths(img_id)
                 if self.store_cams:
                     save_cams(cam_path, keys, cam_w, cam_p)
+                    if pool is not None:  # the same job as _run_crf's, on the written file
+                        pending.append(pool.apply_async(_crf_task, ((
+                            sample.img_path, self.image_flag, cam_path, png_path,
+                            self.crf_kwargs, palette),)))
                 else:
                     # the precision of the stored files, so both paths give the same labels
                     cam_w, cam_p = as_stored_cam(cam_w), as_stored_cam(cam_p)
                     pending.append(pool.apply_async(
                         _label_image, (sample.img_path, self.image_flag, keys, cam_w, cam_p,
                                        png_path, self.crf_kwargs, palette)))
-                    if len(pending) > 2 * self.nproc:
-                        pending.pop(0).get()
+                if len(pending) > 2 * self.nproc:
+                    pending.pop(0).get()
                 if evaluator is not None and to_score[subset_index]:
                     subset = loader.dataset
                     sample.gt_sem_seg = PixelData(data=self._load_gt(

@@ -280,3 +280,30 @@ def test_exif_rotated_image_is_read_in_the_frame_of_its_mask(tiny_model, tmp_pat
     assert 0 <= metrics['pseudo_label/mIoU'] <= 100
     assert load_label_png(f'{tmp_path}/out/labels/{img_id}.png').shape == mask_shape
     assert load_cams(f'{tmp_path}/out/cams/{img_id}.npz')[1].shape[1:] == mask_shape
+
+
+@pytest.mark.parametrize('nproc', [1, 2])
+def test_overlapped_crf_gives_the_same_files(toy_voc, tiny_model, tmp_path, nproc):
+    """Stored CAMs: the CRF overlapped with inference writes the sequential run's bytes."""
+    files = {}
+    for overlap in (False, True):
+        out_dir = str(tmp_path / f'overlap{overlap}')
+        generator = PseudoLabelGenerator(out_dir, dataloader_cfg(toy_voc), evaluate=False,
+                                         nproc=nproc)
+        generator.overlap_crf = overlap
+        calls = []
+        original = generator._run_crf
+        pattern = osp.join(out_dir, 'labels', '*.png')
+
+        def run_crf(*args, _calls=calls, _original=original, _pattern=pattern):
+            _calls.append(glob.glob(_pattern))
+            return _original(*args)
+
+        generator._run_crf = run_crf
+        generator.run(tiny_model)
+        # overlapped: every label exists before the sequential CRF pass (which then skips)
+        assert len(calls[0]) == (24 if overlap else 0)
+        files[overlap] = {osp.relpath(p, out_dir): open(p, 'rb').read()
+                          for p in glob.glob(f'{out_dir}/*/*')}
+    assert len(files[True]) == 48
+    assert files[True] == files[False]

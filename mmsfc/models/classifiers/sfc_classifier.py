@@ -1,7 +1,8 @@
 # Copyright (c) mmsfc contributors. All rights reserved.
 from collections import defaultdict
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -20,6 +21,7 @@ from ..utils.cam_ops import (
     max_normalize,
     normalized_cam_with_background,
 )
+from ..utils.fuse import BatchNormFolder, FoldedModuleCache
 
 _INFERENCE_MAPS = ('final', 'w', 'p')
 
@@ -103,11 +105,34 @@ class SFCClassifier(BaseModel):
         loss_msdw (dict): :class:`MSDWLoss` config; ``num_classes`` is filled
             with ``K``.
         loss_cls_weight (float): Weight of ``L_cls``. Defaults to 1.
+        train_cfg (dict, optional): Fast-path switches of :meth:`loss`, each
+            leaving the loss and the gradients equal to float rounding:
+            ``fuse_bn`` (True), the conv / BatchNorm pairs (BN in eval mode)
+            run as single convolutions: always in the frozen stages, and in
+            the trainable ones when the batch is large enough for it to save
+            memory (see :class:`BatchNormFolder`); ``channels_last``
+            (False), the images enter in ``torch.channels_last`` memory format
+            (for GPUs; no gain measured on CPUs).
         test_cfg (dict, optional): ``scales`` (default (1.0, 0.5, 1.5, 2.0)),
             ``flip`` (True), ``resize`` ('pil', see :meth:`_rescale`),
             ``inference_map`` ('final'), ``alpha`` (1.0,
             weight of ``M_P`` in the final map, Eq. 9), ``bg_offset`` (0.4)
-            and ``fg_scale`` (2.0), the background rule of docs/method_notes.md §12.
+            and ``fg_scale`` (2.0), the background rule of docs/method_notes.md §12;
+            the fast-path switches ``fuse_bn`` (True: the backbone runs as a
+            copy with its frozen BatchNorms folded into the convolutions,
+            only under ``torch.no_grad``, when every BN is in eval mode and
+            the backbone has conv / BN pairs; a backbone without BatchNorms,
+            e.g. mmpretrain's ViT or ConvNeXt, runs as it is)
+            and ``channels_last`` (False: the backbone reads a
+            ``torch.channels_last`` input). Both leave the maps equal to
+            float rounding (tested to 1e-5). ``freeze_backbone`` (True): on
+            CPUs the folded copy is also frozen with TorchScript (oneDNN
+            convolutions with the ReLU and additions fused; same maps to
+            float rounding, checked on two input sizes, tested), kept folded
+            if that fails.
+            ``backbone_autocast`` (None): 'bfloat16' or 'float16' runs the
+            backbone under autocast (GPUs; the heads stay in float32); this
+            changes the maps slightly.
         data_preprocessor (dict, optional): ``SegDataPreProcessor`` config.
         init_cfg (dict, optional): Initialisation config.
     """
@@ -120,6 +145,7 @@ class SFCClassifier(BaseModel):
                  prototype_head: dict = dict(type='SFCPrototypeHead'),
                  loss_msdw: dict = dict(type='MSDWLoss'),
                  loss_cls_weight: float = 1.0,
+                 train_cfg: Optional[dict] = None,
                  test_cfg: Optional[dict] = None,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
@@ -131,9 +157,12 @@ class SFCClassifier(BaseModel):
         self.prototype_head = MODELS.build(prototype_head)
         self.loss_msdw = MODELS.build(dict(loss_msdw, num_classes=num_classes - 1))
         self.loss_cls_weight = loss_cls_weight
+        self.train_cfg = dict(fuse_bn=True, channels_last=False)
+        self.train_cfg.update(train_cfg or {})
         self.test_cfg = dict(scales=(1.0, 0.5, 1.5, 2.0), flip=True, resize='pil',
                              inference_map='final', alpha=1.0,
-                             bg_offset=0.4, fg_scale=2.0)
+                             bg_offset=0.4, fg_scale=2.0, fuse_bn=True, channels_last=False,
+                             freeze_backbone=True, backbone_autocast=None)
         self.test_cfg.update(test_cfg or {})
         if self.test_cfg['inference_map'] not in _INFERENCE_MAPS:
             raise ValueError(f'test_cfg.inference_map must be one of {_INFERENCE_MAPS}, '
@@ -244,7 +273,10 @@ class SFCClassifier(BaseModel):
                 raise ValueError(f'cls_label of {sample.get("img_path", "a sample")} has '
                                  f'{label.numel()} entries, expected {self.num_classes - 1}')
             labels.append(label)
-        return torch.stack(labels).to(inputs.device)
+        labels = torch.stack(labels)
+        if inputs.device.type == 'cuda':  # pinned: the copy does not wait for the GPU
+            return labels.pin_memory().to(inputs.device, non_blocking=True)
+        return labels.to(inputs.device)
 
     @staticmethod
     def _valid_masks(inputs: Tensor, data_samples: Sequence[SegDataSample]) -> Tensor:
@@ -269,21 +301,40 @@ class SFCClassifier(BaseModel):
         """
         labels = self._labels(inputs, data_samples)
         valid = self._valid_masks(inputs, data_samples)
+        if self.train_cfg['channels_last']:
+            inputs = inputs.contiguous(memory_format=torch.channels_last)
         channel_mask = label_to_channel_mask(labels)[:, :, None, None]
         half_inputs = F.interpolate(
             inputs, scale_factor=0.5, mode='bilinear', align_corners=True)
 
-        full = self._forward_single_scale(
-            inputs, channel_mask, valid, with_prototypes=self.loss_msdw.loss_weight_p > 0)
-        # M_P of the half scale enters no loss (docs/method_notes.md §6): not computed.
-        half = self._forward_single_scale(half_inputs, channel_mask, valid,
-                                          with_prototypes=False)
+        with self._training_backbone(inputs):
+            full = self._forward_single_scale(
+                inputs, channel_mask, valid, with_prototypes=self.loss_msdw.loss_weight_p > 0)
+            # M_P of the half scale enters no loss (docs/method_notes.md §6): not computed.
+            half = self._forward_single_scale(half_inputs, channel_mask, valid,
+                                              with_prototypes=False)
         loss_cls = (F.multilabel_soft_margin_loss(full.logits, labels) +
                     F.multilabel_soft_margin_loss(half.logits, labels)) / 2
         losses = dict(loss_cls=self.loss_cls_weight * loss_cls)
         losses.update(self.loss_msdw(full.cam_w, full.cam_p, half.cam_w, labels))
         return losses
 
+    @contextmanager
+    def _training_backbone(self, inputs: Tensor) -> Iterator[None]:
+        """Forward passes inside run with ``train_cfg.fuse_bn`` (see :class:`BatchNormFolder`).
+
+        Args:
+            inputs (Tensor): A batch of backbone inputs ``(N, 3, H, W)``; the
+                first image is used once to find and check the conv / BN pairs.
+        """
+        # the inference copy goes stale with the next update: free it now
+        self.__dict__.pop('_folded_backbone', None)
+        if not self.train_cfg['fuse_bn']:
+            yield
+            return
+        folder = self.__dict__.setdefault('_bn_folder', BatchNormFolder())
+        with folder.folded(self.backbone, inputs):
+            yield
 
     # -------------------------------------------------------------- inference
     def _predict_scale(self, images: Tensor, label_mask: Tensor) -> Tuple[Tensor, Tensor]:
@@ -307,18 +358,60 @@ class SFCClassifier(BaseModel):
         flip = self.test_cfg['flip']
         num_images = images.shape[0]
         batch = torch.cat([images, images.flip(-1)]) if flip else images
-        feats = self.extract_feat(batch)
+        with self._inference_backbone(batch) as batch:
+            feats = self.extract_feat(batch)
+        if self.test_cfg['backbone_autocast']:
+            feats = tuple(feat.float() for feat in feats)
         logit_maps = self.classifier(feats[-1])
         side_feats = self.prototype_head.side_features(feats, logit_maps.shape[2:])
         last_feat = feats[-1]
         if flip:
-            logit_maps, side_feats, batch, last_feat = (
+            logit_maps, side_feats, last_feat = (
                 t[:num_images] + t[num_images:].flip(-1)
-                for t in (logit_maps, side_feats, batch, last_feat))
+                for t in (logit_maps, side_feats, last_feat))
+            # the image merged with its flip flipped back: exactly 2 * image
+            images = images * 2
         cam = normalized_cam_with_background(logit_maps)
-        cam_w = self.pcm(cam, batch, last_feat)
+        cam_w = self.pcm(cam, images, last_feat)
         cam_p = self.prototype_head(side_feats, cam_w, label_mask)
         return cam_w, cam_p
+
+    @contextmanager
+    def _inference_backbone(self, batch: Tensor) -> Iterator[Tensor]:
+        """Run ``extract_feat`` inside with the inference fast path of ``test_cfg``.
+
+        ``fuse_bn``: while inside, ``self.backbone`` is a cached copy with the
+        frozen BatchNorms folded into the convolutions (see
+        :class:`FoldedModuleCache`; rebuilt when the weights change, never
+        saved). Only without gradients and with every BN in eval mode;
+        otherwise the backbone itself runs. ``channels_last``: the yielded
+        batch is in ``torch.channels_last`` memory format. ``backbone_autocast``:
+        inside runs under ``torch.autocast`` with that dtype.
+
+        Args:
+            batch (Tensor): Backbone input of shape ``(n, 3, H, W)``.
+
+        Yields:
+            Tensor: ``batch``, possibly in channels_last format.
+        """
+        folded = None
+        if self.test_cfg['fuse_bn'] and not torch.is_grad_enabled():
+            cache = self.__dict__.setdefault('_folded_backbone', FoldedModuleCache())
+            freeze = self.test_cfg['freeze_backbone'] and batch.device.type == 'cpu' \
+                and not self.test_cfg['backbone_autocast']
+            folded = cache.get(self.backbone, batch, freeze=freeze)
+        if self.test_cfg['channels_last']:
+            batch = batch.contiguous(memory_format=torch.channels_last)
+        dtype = self.test_cfg['backbone_autocast']
+        backbone = self._modules['backbone']
+        if folded is not None:
+            self._modules['backbone'] = folded
+        try:
+            with torch.autocast(batch.device.type, dtype=getattr(torch, dtype or 'float32'),
+                                enabled=bool(dtype)):
+                yield batch
+        finally:
+            self._modules['backbone'] = backbone
 
     def _rescale(self, images: Tensor, size: Tuple[int, int]) -> Tensor:
         """Resize normalised images ``(n, 3, H, W)`` to ``size`` for a test scale.
@@ -395,14 +488,17 @@ class SFCClassifier(BaseModel):
             zero for absent classes.
         """
         height, width = images.shape[2:]
-        sums = [0, 0]
+        total = None
         for scale in self.test_cfg['scales']:
             size = (round(height * scale), round(width * scale))
             scaled = images if size == (height, width) else self._rescale(images, size)
-            for i, cam in enumerate(self._predict_scale(scaled, label_mask)):
-                sums[i] = sums[i] + F.interpolate(
-                    cam, size=(height, width), mode='bilinear', align_corners=False)
-        return tuple(max_normalize(cam) * label_mask for cam in sums)
+            # M_W and M_P side by side: one resize, one sum
+            both = F.interpolate(torch.cat(self._predict_scale(scaled, label_mask), dim=1),
+                                 size=(height, width), mode='bilinear', align_corners=False)
+            total = both if total is None else total.add_(both)
+        total = max_normalize(total)
+        total.mul_(torch.cat([label_mask, label_mask], dim=1))
+        return tuple(total.chunk(2, dim=1))
 
     def _pack_prediction(self, sample: SegDataSample, cam_w: Tensor, cam_p: Tensor,
                          label_mask: Tensor) -> SegDataSample:

@@ -131,6 +131,10 @@ class MSDWLoss(nn.Module):
         self.dc_in_p = dc_in_p
         self.dc_in_w = dc_in_w
         self.register_buffer('dc', torch.full((num_classes,), float('nan')), persistent=False)
+        # the buffer state last found free of NaN: checking it every step would
+        # sync the device every step; this checks once per new value (set by
+        # set_class_counts, assigned, copied into or moved)
+        self._dc_checked: Optional[tuple] = None
         if class_counts is not None:
             self.set_class_counts(class_counts)
 
@@ -160,11 +164,14 @@ class MSDWLoss(nn.Module):
     def _class_weights(self, use_dc: bool) -> Tensor:
         if not use_dc:
             return torch.ones_like(self.dc)
-        if torch.isnan(self.dc).any():
-            raise RuntimeError(
-                'MSDWLoss has no distribution coefficients: pass class_counts, '
-                "or add dict(type='DistributionCoefficientHook') to custom_hooks "
-                'so they are computed from the training dataset')
+        key = (id(self.dc), self.dc.data_ptr(), self.dc._version, self.dc.device)
+        if key != self._dc_checked:
+            if torch.isnan(self.dc).any():
+                raise RuntimeError(
+                    'MSDWLoss has no distribution coefficients: pass class_counts, '
+                    "or add dict(type='DistributionCoefficientHook') to custom_hooks "
+                    'so they are computed from the training dataset')
+            self._dc_checked = key
         return self.dc
 
     def forward(self, cam_w: Tensor, cam_p: Optional[Tensor], cam_w_half: Tensor,

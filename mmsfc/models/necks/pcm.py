@@ -1,4 +1,6 @@
 # Copyright (c) mmsfc contributors. All rights reserved.
+from typing import Tuple
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -56,6 +58,11 @@ class SFCPCM(BaseModule):
             Tensor: ``T`` of shape ``(N, hw, hw)``; ``T[:, i, j]`` is the weight
             of source pixel ``i`` in output pixel ``j``.
         """
+        affinity, column_sums = self._affinity_and_column_sums(image, feat)
+        return affinity / column_sums
+
+    def _affinity_and_column_sums(self, image: Tensor, feat: Tensor) -> Tuple[Tensor, Tensor]:
+        """``S`` of shape ``(N, hw, hw)`` and ``sum_i S[:, i, j] + 1e-5`` ``(N, 1, hw)``."""
         if image.shape[1] + feat.shape[1] != self.proj.in_channels:
             raise ValueError(f'SFCPCM.in_channels is {self.proj.in_channels}, but the guidance '
                              f'has {image.shape[1]} image + {feat.shape[1]} feature channels')
@@ -63,8 +70,9 @@ class SFCPCM(BaseModule):
             image, size=feat.shape[2:], mode='bilinear', align_corners=True)
         embedding = l2_normalize(self.proj(torch.cat([image, feat], dim=1)))
         embedding = embedding.flatten(2)
-        affinity = F.relu(torch.bmm(embedding.transpose(1, 2), embedding))
-        return affinity / (affinity.sum(dim=1, keepdim=True) + NORM_EPS)
+        # in place: the product's backward needs its inputs, not its output
+        affinity = F.relu(torch.bmm(embedding.transpose(1, 2), embedding), inplace=True)
+        return affinity, affinity.sum(dim=1, keepdim=True) + NORM_EPS
 
     def forward(self, cam: Tensor, image: Tensor, feat: Tensor) -> Tensor:
         """Refine ``cam`` with the affinity of ``image`` and ``feat``.
@@ -77,8 +85,10 @@ class SFCPCM(BaseModule):
         Returns:
             Tensor: Refined CAM ``M_W`` of shape ``(N, K+1, h, w)``.
         """
-        transition = self.affinity(image, feat)
+        # cam · T = (cam · S) / column sums: T is never built, so one
+        # (N, hw, hw) tensor is allocated (and kept for backward) instead of two.
+        affinity, column_sums = self._affinity_and_column_sums(image, feat)
         refined = cam.flatten(2)
         for _ in range(self.num_steps):
-            refined = torch.bmm(refined, transition)
-        return refined.view_as(cam)
+            refined = torch.bmm(refined, affinity) / column_sums
+        return refined.view(cam.shape)

@@ -1,4 +1,6 @@
 # Copyright (c) mmsfc contributors. All rights reserved.
+from unittest.mock import patch
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -90,3 +92,21 @@ def test_missing_dc_raises_clear_error_and_counts_checked():
         loss.set_class_counts([1, 2, 3])
     with pytest.raises(ValueError, match='needs n_ibr and n_iter'):
         loss.set_class_counts([1, 2])
+
+
+def test_dc_checked_once_per_value_however_it_is_set():
+    """DC assigned directly works; the NaN check runs once per new value, not every step."""
+    loss = MSDWLoss(num_classes=2)
+    args = (torch.rand(1, 3, 4, 4), torch.rand(1, 3, 4, 4), torch.rand(1, 3, 2, 2),
+            torch.ones(1, 2))
+    loss.dc = torch.tensor([0.5, 1.5])  # e.g. a script or a test, without the hook
+    first = loss(*args)
+    with patch.object(torch, 'isnan', wraps=torch.isnan) as isnan:
+        second = loss(*args)
+    assert isnan.call_count == 0
+    for key, value in first.items():
+        assert torch.equal(second[key], value), key
+    with torch.no_grad():
+        loss.dc.fill_(float('nan'))  # in place: a new value, checked again
+    with pytest.raises(RuntimeError, match='no distribution coefficients'):
+        loss(*args)

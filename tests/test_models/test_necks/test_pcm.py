@@ -62,3 +62,28 @@ def test_pcm_default_is_two_steps_and_not_detached():
 def test_pcm_rejects_zero_steps():
     with pytest.raises(ValueError, match='num_steps'):
         SFCPCM(num_steps=0)
+
+
+def test_pcm_gradients_equal_those_through_the_transition_matrix():
+    """M_W = cam · T · T with T built explicitly: same values and gradients."""
+    torch.manual_seed(1)
+    pcm = SFCPCM(in_channels=3 + 6, channels=8)
+    cam = torch.rand(2, 4, 5, 6, requires_grad=True)
+    image = torch.randn(2, 3, 20, 24)
+    feat = torch.randn(2, 6, 5, 6, requires_grad=True)
+    weights = torch.randn(2, 4, 5, 6)
+    out = pcm(cam, image, feat)
+    grads = torch.autograd.grad((out * weights).sum(), (cam, feat, pcm.proj.weight))
+
+    guide = torch.cat([F.interpolate(image, (5, 6), mode='bilinear', align_corners=True),
+                       feat], dim=1)
+    emb = F.conv2d(guide, pcm.proj.weight).flatten(2)
+    emb = emb / (emb.norm(dim=1, keepdim=True) + 1e-5)
+    aff = F.relu(emb.transpose(1, 2) @ emb)
+    transition = aff / (aff.sum(dim=1, keepdim=True) + 1e-5)
+    expected = (cam.flatten(2) @ transition @ transition).view_as(cam)
+    expected_grads = torch.autograd.grad((expected * weights).sum(),
+                                         (cam, feat, pcm.proj.weight))
+    torch.testing.assert_close(out, expected, atol=1e-6, rtol=1e-5)
+    for grad, ref in zip(grads, expected_grads):
+        torch.testing.assert_close(grad, ref, atol=1e-6, rtol=1e-5)

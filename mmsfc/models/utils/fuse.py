@@ -1,0 +1,429 @@
+# Copyright (c) mmsfc contributors. All rights reserved.
+"""Frozen BatchNorms folded into the preceding convolutions.
+
+With frozen statistics a BatchNorm is a per-channel affine map, so a
+convolution followed by it equals one convolution with scaled weights and a
+bias: ``BN(conv(x)) = conv'(x)`` with ``W' = W * g``, ``b' = (b - mu) * g + beta``
+and ``g = gamma / sqrt(var + eps)``. Folding saves one pass over every
+activation.
+
+- Inference: :func:`fold_batch_norms` / :class:`FoldedModuleCache` fold on a
+  **copy** (optionally frozen by :func:`freeze_for_inference`): the module's
+  own weights, buffers and checkpoints are never altered.
+- Training: :class:`BatchNormFolder` patches the forwards of the pairs while
+  inside its context, the module's own parameters used (gradients kept).
+"""
+import copy
+import warnings
+from contextlib import contextmanager
+from functools import partial
+from typing import Dict, Iterator, List, Optional, Tuple
+
+import torch
+import torch.nn as nn
+from torch import Tensor
+from torch.nn.utils.fusion import fuse_conv_bn_weights
+
+_BN = nn.modules.batchnorm._BatchNorm
+
+
+def batch_norms_frozen(module: nn.Module) -> bool:
+    """Whether every BatchNorm of ``module`` normalises with its running statistics.
+
+    True when each one is in eval mode (or has no batch statistics to use)
+    and holds running statistics, i.e. when folding is exact.
+    """
+    for bn in module.modules():
+        if isinstance(bn, _BN):
+            if bn.running_mean is None or bn.running_var is None:
+                return False
+            if bn.training:
+                return False
+    return True
+
+
+def _flat_tensors(outputs) -> List[Tensor]:
+    if isinstance(outputs, Tensor):
+        return [outputs]
+    if isinstance(outputs, (list, tuple)):
+        return [t for out in outputs for t in _flat_tensors(out)]
+    if isinstance(outputs, dict):
+        return [t for out in outputs.values() for t in _flat_tensors(out)]
+    return []
+
+
+def _plain_conv(mod: nn.Module) -> bool:
+    """An ``nn.Conv2d`` (or subclass) whose forward is the plain convolution."""
+    return (isinstance(mod, nn.Conv2d) and type(mod).forward is nn.Conv2d.forward
+            and type(mod)._conv_forward is nn.Conv2d._conv_forward)
+
+
+def find_conv_bn_pairs(module: nn.Module, example: Tensor) -> List[Tuple[str, str]]:
+    """Conv / BatchNorm pairs whose BN reads exactly the conv's output.
+
+    Found by running ``module`` once on ``example`` with hooks (so the pairing
+    follows the data flow, not the order of registration): a pair is a
+    ``Conv2d`` and a BatchNorm that are each called once, the BN's input
+    being the very tensor the conv returned.
+
+    Args:
+        module (nn.Module): E.g. a backbone, BatchNorms frozen.
+        example (Tensor): An input of ``module``, e.g. ``(1, 3, H, W)``.
+
+    Returns:
+        list[tuple[str, str]]: ``(conv_name, bn_name)`` qualified names.
+    """
+    names = {m: name for name, m in module.named_modules()}
+    calls: Dict[str, int] = {}
+    conv_outputs: Dict[int, Tuple[str, Tensor]] = {}
+    bn_inputs: Dict[str, Tensor] = {}
+
+    def conv_hook(mod, args, output):
+        name = names[mod]
+        calls[name] = calls.get(name, 0) + 1
+        conv_outputs[id(output)] = (name, output)  # the tensor is kept: ids stay unique
+
+    def bn_hook(mod, args):
+        name = names[mod]
+        calls[name] = calls.get(name, 0) + 1
+        bn_inputs[name] = args[0]
+
+    handles = []
+    for mod in module.modules():
+        if _plain_conv(mod):
+            handles.append(mod.register_forward_hook(conv_hook))
+        elif isinstance(mod, _BN):
+            handles.append(mod.register_forward_pre_hook(bn_hook))
+    try:
+        with torch.no_grad(), _float32(example):
+            module(example)
+    finally:
+        for handle in handles:
+            handle.remove()
+    pairs = []
+    for bn_name, tensor in bn_inputs.items():
+        source = conv_outputs.get(id(tensor))
+        if source is None or source[1] is not tensor:
+            continue
+        conv_name = source[0]
+        if calls[conv_name] == 1 and calls[bn_name] == 1:
+            pairs.append((conv_name, bn_name))
+    return pairs
+
+
+def _float32(example: Tensor):
+    """No autocast: the checks compare in full precision."""
+    return torch.autocast(example.device.type, enabled=False)
+
+
+def _set_submodule(root: nn.Module, name: str, new: nn.Module) -> None:
+    parent_name, _, child = name.rpartition('.')
+    parent = root.get_submodule(parent_name) if parent_name else root
+    parent._modules[child] = new
+
+
+def fold_batch_norms(module: nn.Module, example: Tensor, rtol: float = 1e-3,
+                     pairs: Optional[List[Tuple[str, str]]] = None) -> nn.Module:
+    """A copy of ``module`` in which every BatchNorm that follows a conv is folded.
+
+    The copy is checked against ``module`` on ``example``; each output must
+    agree to ``rtol`` of its largest magnitude (a fold is exact up to float
+    rounding, about 1e-6; a wrong pairing gives differences of the order of
+    the features), otherwise a ``RuntimeError`` is raised.
+
+    Args:
+        module (nn.Module): Module whose BatchNorms are frozen (eval mode,
+            running statistics); it is not modified.
+        example (Tensor): An input for the pairing and the check, e.g. one
+            image ``(1, 3, H, W)``.
+        rtol (float): Tolerance of the check, relative to each output's max.
+        pairs (list[tuple[str, str]], optional): The pairs to fold, as
+            :func:`find_conv_bn_pairs` returns them; found on ``example``
+            when None.
+
+    Returns:
+        nn.Module: The folded copy, in eval mode, without gradients.
+    """
+    if not batch_norms_frozen(module):
+        raise ValueError('fold_batch_norms needs every BatchNorm in eval mode with '
+                         'running statistics (frozen); folding a training BN is wrong')
+    if pairs is None:
+        pairs = find_conv_bn_pairs(module, example)
+    fused = copy.deepcopy(module)
+    fused.eval()  # (some backbones' train() returns None)
+    with torch.no_grad():
+        for conv_name, bn_name in pairs:
+            conv = fused.get_submodule(conv_name)
+            bn = fused.get_submodule(bn_name)
+            weight, bias = fuse_conv_bn_weights(conv.weight, conv.bias, bn.running_mean,
+                                                bn.running_var, bn.eps, bn.weight, bn.bias)
+            conv.weight, conv.bias = weight, bias
+            _set_submodule(fused, bn_name, nn.Identity())
+        for param in fused.parameters():
+            param.requires_grad_(False)
+    _check_same_outputs(module, fused, example, rtol,
+                        'folding the BatchNorms changed the outputs: the module uses a '
+                        'conv output other than through its BatchNorm')
+    return fused
+
+
+def _check_same_outputs(module: nn.Module, other: nn.Module, example: Tensor, rtol: float,
+                        message: str) -> None:
+    """Raise ``RuntimeError(message)`` unless both give the same outputs on ``example``."""
+    with torch.no_grad(), _float32(example):
+        reference = _flat_tensors(module(example))
+        outputs = _flat_tensors(other(example))
+    if len(reference) != len(outputs):
+        raise RuntimeError(message + ' (a different output structure)')
+    for ref, out in zip(reference, outputs):
+        bound = rtol * ref.abs().max().item() + 1e-6
+        if ref.shape != out.shape or (ref - out).abs().max().item() > bound:
+            raise RuntimeError(message)
+
+
+def freeze_for_inference(module: nn.Module, example: Tensor, rtol: float = 1e-3) -> nn.Module:
+    """TorchScript copy of ``module`` optimised for inference, checked on ``example``.
+
+    ``torch.jit.trace``, ``torch.jit.freeze`` and
+    ``torch.jit.optimize_for_inference``: BatchNorm folding and, on CPUs,
+    oneDNN convolutions with the ReLU and residual additions fused. The
+    module must have no data-dependent control flow (a ResNet qualifies): a
+    trace replays the operations of ``example``'s size at every size, so the
+    outputs are compared with ``module``'s like :func:`fold_batch_norms` on
+    ``example`` and on a crop of it to 3/4 of its height and width.
+
+    Args:
+        module (nn.Module): Module in eval mode (not modified).
+        example (Tensor): Input used to trace and check, e.g. ``(1, 3, H, W)``.
+        rtol (float): Tolerance of the check, relative to each output's max.
+
+    Returns:
+        nn.Module: The frozen ``torch.jit.ScriptModule``.
+    """
+    with torch.no_grad(), _float32(example), warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        module_copy = copy.deepcopy(module)
+        module_copy.eval()
+        traced = torch.jit.trace(module_copy, example, check_trace=False)
+        frozen = torch.jit.optimize_for_inference(torch.jit.freeze(traced))
+    message = 'the TorchScript-frozen module changed the outputs'
+    _check_same_outputs(module, frozen, example, rtol, message)
+    if example.dim() == 4 and min(example.shape[2:]) >= 4:
+        height, width = example.shape[2:]
+        crop = example[:, :, :height - height // 4, :width - width // 4]
+        _check_same_outputs(module, frozen, crop, rtol, message + ' at another input size')
+    return frozen
+
+
+class FoldedModuleCache:
+    """A folded (optionally TorchScript-frozen) copy of a module, kept while its weights are.
+
+    The copy is rebuilt whenever a parameter or buffer of the module changes
+    (in-place update, ``load_state_dict``, ``to(device)``): the key is each
+    tensor's storage, version counter, device and dtype. :meth:`get` returns
+    None when the module's BatchNorms are not frozen, when it has no conv /
+    BatchNorm pair (nothing to fold, e.g. a ViT or a ConvNeXt) or when the
+    folded copy fails its check (with a warning); then the module itself
+    must be used.
+    """
+
+    def __init__(self) -> None:
+        self._key: Optional[tuple] = None
+        self._module: Optional[nn.Module] = None
+
+    def __getstate__(self) -> dict:
+        # transient (a TorchScript copy does not pickle): copies start empty
+        return dict(_key=None, _module=None)
+
+    def __deepcopy__(self, memo: dict) -> 'FoldedModuleCache':
+        return FoldedModuleCache()
+
+    @staticmethod
+    def _state_key(module: nn.Module, freeze: bool) -> tuple:
+        tensors = list(module.parameters()) + list(module.buffers())
+        return (freeze, ) + tuple(
+            (t.data_ptr(), t._version, t.device, t.dtype) for t in tensors)
+
+    def get(self, module: nn.Module, example: Tensor,
+            freeze: bool = False) -> Optional[nn.Module]:
+        """The folded copy of ``module`` (built on ``example[:1]`` if stale).
+
+        Args:
+            module (nn.Module): The module to fold (not modified).
+            example (Tensor): A batch of its inputs ``(N, ...)``.
+            freeze (bool): Further :func:`freeze_for_inference` the folded copy
+                (kept folded if that fails, with a warning).
+        """
+        if not batch_norms_frozen(module):
+            return None
+        key = self._state_key(module, freeze)
+        if key != self._key:
+            self._module = None  # free the stale copy first
+            pairs = find_conv_bn_pairs(module, example[:1])
+            fused = None
+            if pairs:
+                try:
+                    fused = fold_batch_norms(module, example[:1], pairs=pairs)
+                except RuntimeError as error:
+                    warnings.warn(f'BatchNorm folding disabled for {type(module).__name__}: '
+                                  f'{error}', stacklevel=2)
+            if fused is not None and freeze:
+                try:
+                    fused = freeze_for_inference(fused, example[:1])
+                except Exception as error:  # tracing fails in many ways: keep the fold
+                    warnings.warn(f'TorchScript freezing disabled for {type(module).__name__}: '
+                                  f'{error}', stacklevel=2)
+            self._module, self._key = fused, key
+        return self._module
+
+
+def _identity(inputs: Tensor) -> Tensor:
+    return inputs
+
+
+def _conv_forward(conv: nn.Conv2d, weight: Tensor, bias: Tensor, inputs: Tensor) -> Tensor:
+    return conv._conv_forward(inputs, weight, bias)
+
+
+def _checkpointed(module: nn.Module) -> bool:
+    """Whether a submodule recomputes its forward in backward (``with_cp``)."""
+    return any(getattr(m, 'with_cp', False) for m in module.modules())
+
+
+class _TrainablePair:
+    """Patched forwards of a conv / BN pair with trainable parameters.
+
+    Each call decides: folded when the conv's output pixels (``N * h * w``)
+    reach ``ratio`` times its weights per output channel (``C_in * k * k``),
+    i.e. when the BN input the fold saves outweighs the scaled weight it
+    adds; otherwise the conv and the BN run as they are.
+    """
+
+    def __init__(self, conv: nn.Conv2d, bn: nn.Module, ratio: float) -> None:
+        self.conv, self.bn, self.ratio = conv, bn, ratio
+        self.weights_per_channel = conv.weight[0].numel()
+        self.folded = False
+
+    def conv_forward(self, inputs: Tensor) -> Tensor:
+        conv, bn = self.conv, self.bn
+        pixels = inputs.shape[0]
+        for size, stride in zip(inputs.shape[2:], conv.stride):
+            pixels *= -(-size // stride)
+        self.folded = pixels >= self.ratio * self.weights_per_channel
+        if not self.folded:
+            return conv._conv_forward(inputs, conv.weight, conv.bias)
+        scale = torch.rsqrt(bn.running_var + bn.eps)
+        if bn.weight is not None:
+            scale = bn.weight * scale
+        bias = -bn.running_mean * scale
+        if conv.bias is not None:
+            bias = bias + conv.bias * scale
+        if bn.bias is not None:
+            bias = bias + bn.bias
+        weight = conv.weight * scale.view(-1, *([1] * (conv.weight.dim() - 1)))
+        return conv._conv_forward(inputs, weight, bias)
+
+    def bn_forward(self, inputs: Tensor) -> Tensor:
+        return inputs if self.folded else type(self.bn).forward(self.bn, inputs)
+
+
+class BatchNormFolder:
+    """Runs a module with its conv / frozen-BatchNorm pairs folded, for training.
+
+    Inside :meth:`folded`, each conv / BN pair of the module (BN in eval mode)
+    runs as one convolution with the weight ``W * g`` and the bias
+    ``(b - mu) * g + beta``, ``g = gamma / sqrt(var + eps)``:
+
+    - pairs without trainable parameters (the frozen stages of the SFC
+      ResNet): always, with the folded weights computed once per entry
+      without gradients;
+    - pairs with trainable parameters: ``W * g`` and the bias are computed in
+      the autograd graph, so the conv weight and the BN affine parameters get
+      the gradients they get unfolded (equal to float rounding), and no BN
+      input is kept for backward; but the scaled weight is, and it costs
+      passes over the weights, so a pair is folded only when its output
+      pixels reach ``trainable_ratio`` times its weights per output channel
+      (large batches and crops; None never folds them).
+
+    The pairs are found once by :func:`find_conv_bn_pairs` and checked on an
+    example. Nothing is folded when a BN of the module is in training mode or
+    a submodule recomputes its forward in backward (``with_cp``).
+
+    Args:
+        trainable_ratio (float, optional): See above. Defaults to 2.
+    """
+
+    def __init__(self, trainable_ratio: Optional[float] = 2.0) -> None:
+        self._pairs: Optional[List[Tuple[nn.Module, nn.Module]]] = None
+        self.trainable_ratio = trainable_ratio
+
+    @contextmanager
+    def _patched(self, pairs: List[Tuple[nn.Module, nn.Module]]) -> Iterator[int]:
+        patched = []
+        try:
+            with torch.no_grad():
+                for conv, bn in pairs:
+                    if bn.training:
+                        continue
+                    if any(p.requires_grad for p in (*conv.parameters(), *bn.parameters())):
+                        if self.trainable_ratio is None:
+                            continue
+                        pair = _TrainablePair(conv, bn, self.trainable_ratio)
+                        conv.forward, bn.forward = pair.conv_forward, pair.bn_forward
+                    else:
+                        weight, bias = fuse_conv_bn_weights(
+                            conv.weight, conv.bias, bn.running_mean, bn.running_var, bn.eps,
+                            bn.weight, bn.bias)
+                        conv.forward = partial(_conv_forward, conv, weight.detach(),
+                                               bias.detach())
+                        bn.forward = _identity
+                    patched.append((conv, bn))
+            yield len(patched)
+        finally:
+            for conv, bn in patched:
+                conv.__dict__.pop('forward', None)
+                bn.__dict__.pop('forward', None)
+
+    def _find_pairs(self, module: nn.Module,
+                    example: Tensor) -> List[Tuple[nn.Module, nn.Module]]:
+        pairs = [(module.get_submodule(conv), module.get_submodule(bn))
+                 for conv, bn in find_conv_bn_pairs(module, example)]
+        if not pairs:  # nothing to fold (e.g. a ViT or a ConvNeXt)
+            return []
+        ratio = self.trainable_ratio
+        if ratio is not None:
+            self.trainable_ratio = 0.0  # check every pair folded
+        try:
+            with torch.no_grad(), _float32(example):
+                reference = _flat_tensors(module(example))
+                with self._patched(pairs):
+                    outputs = _flat_tensors(module(example))
+        finally:
+            self.trainable_ratio = ratio
+        for ref, out in zip(reference, outputs):
+            if (ref - out).abs().max().item() > 1e-3 * ref.abs().max().item() + 1e-6:
+                warnings.warn(f'BatchNorm folding disabled for {type(module).__name__}: the '
+                              'module uses a conv output other than through its BatchNorm',
+                              stacklevel=3)
+                return []
+        return pairs
+
+    @contextmanager
+    def folded(self, module: nn.Module, example: Tensor) -> Iterator[int]:
+        """Context in which ``module`` runs with its frozen pairs folded.
+
+        Args:
+            module (nn.Module): E.g. the backbone.
+            example (Tensor): An input batch, used (its first item) the first
+                time to find and check the pairs.
+
+        Yields:
+            int: The number of patched pairs (trainable ones fold per call).
+        """
+        if not batch_norms_frozen(module) or _checkpointed(module):
+            yield 0  # (a training BN would also update its statistics in the check)
+            return
+        if self._pairs is None:
+            self._pairs = self._find_pairs(module, example[:1])
+        with self._patched(self._pairs) as count:
+            yield count

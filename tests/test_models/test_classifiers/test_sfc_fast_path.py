@@ -1,0 +1,159 @@
+# Copyright (c) mmsfc contributors. All rights reserved.
+"""The inference fast path (folded BatchNorms, channels_last) against the plain path."""
+import copy
+import pickle
+
+import pytest
+import torch
+import torch.nn as nn
+from mmseg.structures import SegDataSample
+
+
+def randomize_batch_norms(model: nn.Module, seed: int = 0) -> None:
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for bn in model.modules():
+            if isinstance(bn, nn.modules.batchnorm._BatchNorm):
+                n = bn.num_features
+                bn.running_mean.copy_(torch.randn(n, generator=gen) * 0.5)
+                bn.running_var.copy_(torch.rand(n, generator=gen) * 2 + 0.2)
+                bn.weight.copy_(torch.rand(n, generator=gen) + 0.5)
+                bn.bias.copy_(torch.randn(n, generator=gen) * 0.2)
+
+
+def samples(labels, shape):
+    return [SegDataSample(metainfo=dict(cls_label=label, img_shape=shape, ori_shape=shape))
+            for label in labels]
+
+
+def predict(model, images, labels, **test_cfg):
+    model.test_cfg.update(test_cfg)
+    with torch.no_grad():
+        results = model.predict(images, samples(labels, images.shape[2:]))
+    return [{key: r.get(key).data for key in ('cam_w', 'cam_p', 'seg_logits', 'pred_sem_seg')}
+            for r in results]
+
+
+@pytest.mark.parametrize('channels_last, freeze', [(False, False), (True, False),
+                                                    (False, True), (True, True)])
+def test_fast_path_equals_plain_path(tiny_model, channels_last, freeze):
+    randomize_batch_norms(tiny_model)
+    tiny_model.eval()
+    tiny_model.test_cfg.update(scales=(1.0, 0.5, 1.5))
+    state = {k: v.clone() for k, v in tiny_model.state_dict().items()}
+    torch.manual_seed(0)
+    images = torch.randn(2, 3, 44, 60)
+    labels = [[1, 0, 0, 1], [0, 1, 1, 1]]
+    plain = predict(tiny_model, images, labels, fuse_bn=False, channels_last=False)
+    fast = predict(tiny_model, images, labels, fuse_bn=True, channels_last=channels_last,
+                   freeze_backbone=freeze)
+    # the fast path ran: a folded (frozen) copy without BatchNorms exists
+    folded = tiny_model._folded_backbone._module
+    assert folded is not None and folded is not tiny_model.backbone
+    assert isinstance(folded, torch.jit.ScriptModule) == freeze
+    assert not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in folded.modules())
+    for one_plain, one_fast in zip(plain, fast):
+        for key in ('cam_w', 'cam_p', 'seg_logits'):
+            torch.testing.assert_close(one_fast[key], one_plain[key], atol=1e-5, rtol=0)
+        assert one_plain['cam_w'].amax() > 0.5 and one_plain['cam_p'].amax() > 0.5
+    # weights, statistics and checkpoints untouched
+    assert tiny_model.state_dict().keys() == state.keys()
+    for key, value in tiny_model.state_dict().items():
+        assert torch.equal(value, state[key]), key
+    assert any(isinstance(m, nn.modules.batchnorm._BatchNorm)
+               for m in tiny_model.backbone.modules())
+    # the cached copy is transient: the model still deep-copies and pickles
+    assert copy.deepcopy(tiny_model)._folded_backbone._module is None
+    assert pickle.loads(pickle.dumps(tiny_model))._folded_backbone._module is None
+    # a training step frees the inference copy (stale after the update)
+    tiny_model.train()
+    tiny_model.loss(images[:1, :, :32, :32], [SegDataSample(metainfo=dict(cls_label=[1, 0, 0, 1]))])
+    assert '_folded_backbone' not in tiny_model.__dict__
+
+
+def test_fast_path_follows_new_weights_and_skips_training_bn(tiny_model):
+    tiny_model.eval()
+    images = torch.randn(1, 3, 40, 40)
+    labels = [[1, 1, 0, 0]]
+    predict(tiny_model, images, labels, fuse_bn=True)  # builds the folded copy
+    original = tiny_model.backbone
+    with torch.no_grad(), tiny_model._inference_backbone(images):
+        assert tiny_model.backbone is not original  # the folded copy runs inside
+    assert tiny_model.backbone is original
+    randomize_batch_norms(tiny_model, seed=3)  # e.g. load_state_dict of new weights
+    fast = predict(tiny_model, images, labels, fuse_bn=True)
+    plain = predict(tiny_model, images, labels, fuse_bn=False)
+    torch.testing.assert_close(fast[0]['cam_w'], plain[0]['cam_w'], atol=1e-5, rtol=0)
+    torch.testing.assert_close(fast[0]['cam_p'], plain[0]['cam_p'], atol=1e-5, rtol=0)
+
+    # BatchNorms normalising with batch statistics: folding would be wrong,
+    # the backbone itself runs
+    for bn in tiny_model.backbone.modules():
+        if isinstance(bn, nn.modules.batchnorm._BatchNorm):
+            bn.train()
+    tiny_model.test_cfg['fuse_bn'] = True
+    original = tiny_model.backbone
+    with torch.no_grad(), tiny_model._inference_backbone(images) as batch:
+        assert tiny_model.backbone is original
+        assert any(isinstance(m, nn.modules.batchnorm._BatchNorm)
+                   for m in tiny_model.backbone.modules())
+        assert batch is images
+
+
+def test_backbone_autocast_option(tiny_model):
+    """bfloat16 backbone (a GPU option): close to float32, heads in float32."""
+    tiny_model.eval()
+    torch.manual_seed(1)
+    images = torch.randn(1, 3, 48, 48)
+    labels = [[1, 1, 1, 1]]
+    full = predict(tiny_model, images, labels, backbone_autocast=None)
+    dtypes = []
+    handle = tiny_model.backbone.layer4.register_forward_hook(
+        lambda module, args, output: dtypes.append(output.dtype))
+    try:
+        half = predict(tiny_model, images, labels, backbone_autocast='bfloat16', fuse_bn=False)
+    finally:
+        handle.remove()
+    assert dtypes and set(dtypes) == {torch.bfloat16}
+    for key in ('cam_w', 'cam_p'):
+        assert half[0][key].dtype == torch.float32
+        assert (half[0][key] - full[0][key]).abs().max() < 0.1
+
+
+def test_backbone_without_batch_norms_runs_as_it_is():
+    """A ViT (no conv / BN pair; its position embedding is resized per input size, which
+    a trace would freeze): nothing is folded or traced, the maps and losses are the plain ones."""
+    import mmpretrain.models  # noqa: F401  (registration)
+    from mmseg.registry import MODELS
+    torch.manual_seed(0)
+    model = MODELS.build(dict(
+        type='SFCClassifier', in_channels=32, num_classes=5,
+        data_preprocessor=dict(type='SegDataPreProcessor', mean=[123.675, 116.28, 103.53],
+                               std=[58.395, 57.12, 57.375], bgr_to_rgb=True),
+        backbone=dict(type='mmpretrain.VisionTransformer', img_size=32, patch_size=8,
+                      arch=dict(embed_dims=32, num_layers=2, num_heads=2,
+                                feedforward_channels=64),
+                      out_indices=(0, 1), out_type='featmap'),
+        pcm=dict(type='SFCPCM', in_channels=3 + 32, channels=32),
+        prototype_head=dict(type='SFCPrototypeHead', in_channels=(32, 32), channels=(8, 8)),
+        loss_msdw=dict(type='MSDWLoss', class_counts=[10, 6, 3, 1], n_ibr=4, n_iter=660)))
+    model.eval()
+    images = torch.randn(2, 3, 40, 48)
+    labels = [[1, 0, 0, 1], [0, 1, 1, 1]]
+    plain = predict(model, images, labels, fuse_bn=False, scales=(1.0, 0.5, 1.5))
+    fast = predict(model, images, labels, fuse_bn=True, freeze_backbone=True)
+    assert model._folded_backbone._module is None
+    for one_plain, one_fast in zip(plain, fast):
+        for key in ('cam_w', 'cam_p', 'seg_logits', 'pred_sem_seg'):
+            assert torch.equal(one_fast[key], one_plain[key]), key
+
+    model.train()
+    train_samples = [SegDataSample(metainfo=dict(cls_label=label)) for label in labels]
+    losses = {}
+    for fuse_bn in (False, True):
+        model.train_cfg['fuse_bn'] = fuse_bn
+        torch.manual_seed(1)
+        losses[fuse_bn] = model.loss(images[:, :, :32, :32], train_samples)
+    assert model._bn_folder._pairs == []
+    for key, value in losses[False].items():
+        assert torch.equal(losses[True][key], value), key
