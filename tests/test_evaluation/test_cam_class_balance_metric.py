@@ -14,7 +14,8 @@ def sample(gt, winner):
     cam[0] = 0.2 * (winner == 0)  # background: 0.2 + 0.4 offset < 2 * 1
     return dict(cam_w=dict(data=cam), cam_p=dict(data=cam.clone()),
                 gt_sem_seg=dict(data=gt[None]), img_path='x.jpg',
-                pred_sem_seg=dict(data=winner[None]))
+                pred_sem_seg=dict(data=winner[None]),
+                cam_rule=dict(alpha=1.0, bg_offset=0.4, fg_scale=2.0))
 
 
 def test_per_class_iou_and_head_claims_of_tail_pixels():
