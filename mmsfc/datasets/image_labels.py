@@ -34,6 +34,29 @@ def label_from_voc_xml(xml: Union[str, bytes], classes: Sequence[str], source: s
     return label
 
 
+def save_voc_xml(path: str, img_id: str, shape: Sequence[int], names: Sequence[str]) -> None:
+    """Write a minimal VOC annotation: file name, size and one object per name.
+
+    The counterpart of :func:`label_from_voc_xml`, for generated datasets.
+
+    Args:
+        path (str): Output ``.xml`` path.
+        img_id (str): Image id (the file name is ``<img_id>.jpg``).
+        shape (Sequence[int]): ``(height, width)`` of the image.
+        names (Sequence[str]): Class name of every object.
+    """
+    root = ET.Element('annotation')
+    ET.SubElement(root, 'filename').text = img_id + '.jpg'
+    size = ET.SubElement(root, 'size')
+    ET.SubElement(size, 'height').text = str(shape[0])
+    ET.SubElement(size, 'width').text = str(shape[1])
+    for name in names:
+        obj = ET.SubElement(root, 'object')
+        ET.SubElement(obj, 'name').text = name
+        ET.SubElement(obj, 'difficult').text = '0'
+    ET.ElementTree(root).write(path)
+
+
 def label_from_mask(mask: np.ndarray, num_fg_classes: int, source: str = 'mask') -> np.ndarray:
     """Classes present in a mask (values ``1..K``; 0 and 255 ignored).
 

@@ -40,7 +40,6 @@ files.
 import json
 import os
 import os.path as osp
-import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -50,7 +49,7 @@ from mmseg.registry import DATASETS
 from PIL import Image
 
 from .colormap import voc_colormap
-from .image_labels import save_label_file
+from .image_labels import save_label_file, save_voc_xml
 from .sfc_voc import SFCVOCDataset
 
 
@@ -272,19 +271,6 @@ def draw_shapes_image(rng: np.random.Generator,
     return np.clip(image, 0, 255).astype(np.uint8), mask
 
 
-def _write_xml(path: str, img_id: str, shape: Tuple[int, int], labels: Sequence[int]) -> None:
-    root = ET.Element('annotation')
-    ET.SubElement(root, 'filename').text = img_id + '.jpg'
-    size = ET.SubElement(root, 'size')
-    ET.SubElement(size, 'height').text = str(shape[0])
-    ET.SubElement(size, 'width').text = str(shape[1])
-    for label in labels:
-        obj = ET.SubElement(root, 'object')
-        ET.SubElement(obj, 'name').text = SHAPES_CLASSES[label]
-        ET.SubElement(obj, 'difficult').text = '0'
-    ET.ElementTree(root).write(path)
-
-
 def generate_shapes_dataset(root: str,
                             num_train: int = 1200,
                             num_eval_train: int = 300,
@@ -339,8 +325,8 @@ def generate_shapes_dataset(root: str,
             png = Image.fromarray(mask, mode='P')
             png.putpalette(palette)
             png.save(osp.join(root, 'SegmentationClass', img_id + '.png'))
-            _write_xml(osp.join(root, 'Annotations', img_id + '.xml'), img_id, mask.shape,
-                       present)
+            save_voc_xml(osp.join(root, 'Annotations', img_id + '.xml'), img_id, mask.shape,
+                         [SHAPES_CLASSES[label] for label in present])
             label = np.zeros(len(SHAPES_STYLES), np.float32)
             label[np.asarray(present, np.int64) - 1] = 1
             labels[img_id] = label

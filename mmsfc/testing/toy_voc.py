@@ -8,14 +8,14 @@ dataset class and palette apply unchanged.
 """
 import os
 import os.path as osp
-import xml.etree.ElementTree as ET
-from typing import Dict, Sequence, Tuple
+from typing import Dict, Tuple
 
 import cv2
 import numpy as np
 from mmseg.datasets import PascalVOCDataset
 from PIL import Image
 
+from mmsfc.datasets.image_labels import save_voc_xml
 from mmsfc.postprocess import save_label_png
 
 #: Background plus the classes drawn by :func:`generate_toy_voc`.
@@ -70,19 +70,6 @@ def _sample(rng: np.random.Generator, size_range: Tuple[int, int]):
     return image.astype(np.uint8), mask, present
 
 
-def _write_xml(path: str, img_id: str, size: Tuple[int, int], classes: Sequence[int]) -> None:
-    root = ET.Element('annotation')
-    ET.SubElement(root, 'filename').text = img_id + '.jpg'
-    size_node = ET.SubElement(root, 'size')
-    ET.SubElement(size_node, 'height').text = str(size[0])
-    ET.SubElement(size_node, 'width').text = str(size[1])
-    for cls in classes:
-        obj = ET.SubElement(root, 'object')
-        ET.SubElement(obj, 'name').text = TOY_CLASSES[cls]
-        ET.SubElement(obj, 'difficult').text = '0'
-    ET.ElementTree(root).write(path)
-
-
 def generate_toy_voc(root: str,
                      splits: Dict[str, int] = None,
                      size_range: Tuple[int, int] = (48, 80),
@@ -123,7 +110,8 @@ def generate_toy_voc(root: str,
         for sub in ('SegmentationClass', 'SegmentationClassAug'):
             save_label_png(osp.join(root, sub, img_id + '.png'), mask,
                            PascalVOCDataset.METAINFO['palette'])
-        _write_xml(osp.join(root, 'Annotations', img_id + '.xml'), img_id, mask.shape, present)
+        save_voc_xml(osp.join(root, 'Annotations', img_id + '.xml'), img_id, mask.shape,
+                     [TOY_CLASSES[c] for c in present])
         label = np.zeros(len(TOY_CLASSES) - 1, np.float32)
         label[np.asarray(present) - 1] = 1
         labels[img_id] = label
