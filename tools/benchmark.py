@@ -9,7 +9,7 @@ alternately:
 
 - ``fast``: the model's ``train_cfg`` fast paths (frozen BatchNorms folded;
   ``--channels-last`` adds channels_last inputs);
-- ``plain``: ``train_cfg.fuse_bn=False, channels_last=False``;
+- ``plain``: every fast path off (``SFCClassifier.PLAIN_TRAIN_CFG``);
 - ``amp`` (optional): ``fast`` with the forward under autocast in
   ``--amp-dtype`` (bfloat16 by default).
 
@@ -99,9 +99,10 @@ def run_variant(args) -> dict:
     cfg.model.backbone.init_cfg = None  # no weight download
     fast = args.run_variant in ('fast', 'amp')
     amp = args.run_variant == 'amp'
-    cfg.model.train_cfg = dict(fuse_bn=fast, channels_last=fast and args.channels_last)
     device = torch.device(args.device)
     model = MODELS.build(cfg.model).to(device)
+    model.train_cfg.update(dict(channels_last=args.channels_last) if fast
+                           else model.PLAIN_TRAIN_CFG)
     model.train()
     num_fg = model.num_classes - 1
     # random data: equal class counts give DC = 1 for any N_IBR / N_iter (which the

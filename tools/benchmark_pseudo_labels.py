@@ -4,9 +4,9 @@
 Measures images/s of
 
 - multi-scale + flip CAM inference (a randomly initialised model of CONFIG on
-  the current device) with the fast path (``test_cfg.fuse_bn``, and
-  ``channels_last`` with ``--channels-last``, a bfloat16 backbone with
-  ``--backbone-autocast bfloat16``) and without, alternately
+  the current device) with the config's fast paths (``channels_last`` with
+  ``--channels-last``, a bfloat16 backbone with ``--backbone-autocast
+  bfloat16``) and without (``SFCClassifier.PLAIN_TEST_CFG``), alternately
   ``--rounds`` times;
 - the two-pass dense CRF with 1 and with ``--nproc`` processes;
 - the whole stage (inference, CRF, files; no scoring) with the CRF overlapped
@@ -74,19 +74,20 @@ def main(argv=None) -> None:
         timings = {'fast': [], 'plain': []}
         generator.overlap_crf = False
         todo = list(range(len(dataset)))
+        fast_cfg = {key: model.test_cfg[key] for key in model.PLAIN_TEST_CFG}
+        fast_cfg.update(channels_last=args.channels_last,
+                        backbone_autocast=args.backbone_autocast)
+        model.test_cfg.update(fast_cfg)
         generator._infer(model, dataset, todo[:1], palette)  # warm-up (builds the fast copy)
         for _ in range(args.rounds):
             for variant in ('fast', 'plain'):
-                fast = variant == 'fast'
-                model.test_cfg.update(fuse_bn=fast, channels_last=fast and args.channels_last,
-                                      backbone_autocast=args.backbone_autocast if fast else None)
+                model.test_cfg.update(fast_cfg if variant == 'fast' else model.PLAIN_TEST_CFG)
                 start = time.perf_counter()
                 generator._infer(model, dataset, todo, palette)
                 if args.device.startswith('cuda'):
                     torch.cuda.synchronize()
                 timings[variant].append(time.perf_counter() - start)
-        model.test_cfg.update(fuse_bn=True, channels_last=args.channels_last,
-                              backbone_autocast=args.backbone_autocast)
+        model.test_cfg.update(fast_cfg)
         for nproc in (1, args.nproc):
             generator.nproc = nproc
             generator.label_dir = osp.join(root, f'labels{nproc}')

@@ -1,4 +1,5 @@
 # Copyright (c) mmsfc contributors. All rights reserved.
+from functools import partial
 from typing import Sequence, Tuple
 
 import torch
@@ -9,6 +10,12 @@ from mmseg.registry import MODELS
 from torch import Tensor
 
 from ..utils.cam_ops import l2_normalize, masked_prototypes, prototype_cam, seed_masks
+from ..utils.sparse_resize import resize_pointwise
+
+
+def _project(conv: nn.Conv2d, feat: Tensor) -> Tensor:
+    """A side projection: the 1×1 conv, L2-normalised per pixel."""
+    return l2_normalize(conv(feat))
 
 
 @MODELS.register_module()
@@ -52,13 +59,17 @@ class SFCPrototypeHead(BaseModule):
         self.bg_seed_scale = bg_seed_scale
 
     def side_features(self, feats: Sequence[Tensor],
-                      size: Tuple[int, int]) -> Tensor:
+                      size: Tuple[int, int], sparse: bool = False) -> Tensor:
         """Hierarchical features ``Phi``.
 
         Args:
             feats (Sequence[Tensor]): The backbone's feature maps, map ``i`` of
                 shape ``(N, in_channels[i], h_i, w_i)``.
             size (tuple[int, int]): The CAM grid ``(h, w)``.
+            sparse (bool): Project and normalise only the pixels the bilinear
+                resize reads (a quarter of a stride-4 map resized to stride 16;
+                see :func:`resize_pointwise`): the same ``Phi`` to float
+                rounding, with less work. Defaults to False.
 
         Returns:
             Tensor: ``Phi`` of shape ``(N, sum(channels), h, w)``.
@@ -70,9 +81,11 @@ class SFCPrototypeHead(BaseModule):
                              f'but the backbone returned feature maps with channels {got}')
         sides = []
         for conv, feat in zip(self.side_convs, feats):
-            side = l2_normalize(conv(feat.detach()))
-            sides.append(
-                F.interpolate(side, size=size, mode='bilinear', align_corners=False))
+            if sparse:
+                sides.append(resize_pointwise(partial(_project, conv), feat.detach(), size))
+            else:
+                sides.append(F.interpolate(_project(conv, feat.detach()), size=size,
+                                           mode='bilinear', align_corners=False))
         return torch.cat(sides, dim=1)
 
     def forward(self, side_feats: Tensor, cam: Tensor, mask: Tensor) -> Tensor:

@@ -44,9 +44,20 @@ def test_fast_path_equals_plain_path(tiny_model, channels_last, freeze):
     torch.manual_seed(0)
     images = torch.randn(2, 3, 44, 60)
     labels = [[1, 0, 0, 1], [0, 1, 1, 1]]
-    plain = predict(tiny_model, images, labels, fuse_bn=False, channels_last=False)
-    fast = predict(tiny_model, images, labels, fuse_bn=True, channels_last=channels_last,
-                   freeze_backbone=freeze)
+    plain = predict(tiny_model, images, labels, **tiny_model.PLAIN_TEST_CFG)
+    side_inputs = []
+    handle = tiny_model.prototype_head.side_convs[0].register_forward_pre_hook(
+        lambda module, args: side_inputs.append(args[0].shape))
+    try:
+        fast = predict(tiny_model, images, labels, fuse_bn=True, channels_last=channels_last,
+                       freeze_backbone=freeze, cpu_backbone_chunk=1, pcm_symmetric_blocks=3,
+                       sparse_side_features=True)
+    finally:
+        handle.remove()
+    # the other fast paths ran: the backbone one image at a time, the stride-4
+    # side projection on the pixels its resize reads (fewer than half)
+    assert {shape[0] for shape in side_inputs} == {1}
+    assert side_inputs[0][2] * side_inputs[0][3] < 11 * 15 / 2
     # the fast path ran: a folded (frozen) copy without BatchNorms exists
     folded = tiny_model._folded_backbone._module
     assert folded is not None and folded is not tiny_model.backbone

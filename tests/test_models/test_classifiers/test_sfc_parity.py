@@ -86,3 +86,41 @@ def test_inference_scale_matches_literal_flip_merge(tiny_model):
         torch.testing.assert_close(cam_p, ref_p, atol=1e-5, rtol=1e-4)
         if label.all():
             assert cam_p.abs().sum() > 0
+
+
+def test_predict_matches_literal_multi_scale_sum_over_every_channel(tiny_model):
+    """Every channel resized, summed, max-normalised and label-masked, then the
+    background rule and the argmax over all classes (predict skips the absent ones)."""
+    tiny_model.eval()
+    tiny_model.test_cfg.update(scales=(1.0, 0.5, 1.5))
+    torch.manual_seed(5)
+    images = torch.randn(2, 3, 40, 52)
+    labels = [[0., 1, 0, 0], [1., 0, 0, 1]]
+    samples = [SegDataSample(metainfo=dict(cls_label=label, img_shape=(40, 52),
+                                           ori_shape=(40, 52))) for label in labels]
+    with torch.no_grad():
+        results = tiny_model.predict(images, samples)
+        for index, label in enumerate(labels):
+            mask = torch.tensor([1.] + label).view(1, 5, 1, 1)
+            total = 0
+            for scale in (1.0, 0.5, 1.5):
+                size = (round(40 * scale), round(52 * scale))
+                image = images[index:index + 1]
+                scaled = image if scale == 1.0 else tiny_model._rescale(image, size)
+                pair = torch.cat([scaled, scaled.flip(-1)])
+                _, cam_w, cam_p = literal_forward(tiny_model, pair, torch.ones(1, 1, 1, 1),
+                                                  flip_merge=True, label=mask)
+                total = total + F.interpolate(torch.cat([cam_w, cam_p], 1), (40, 52),
+                                              mode='bilinear', align_corners=False)
+            total = total / (F.adaptive_max_pool2d(total, 1) + 1e-5)
+            ref_w, ref_p = (m * mask for m in total.chunk(2, dim=1))
+            rule = [torch.cat([m[:, :1] + 0.4, 2 * m[:, 1:]], 1) for m in (ref_w, ref_p)]
+            combined = (rule[0] + rule[1]) * mask
+            result = results[index]
+            torch.testing.assert_close(result.cam_w.data, ref_w[0], atol=1e-5, rtol=1e-4)
+            torch.testing.assert_close(result.cam_p.data, ref_p[0], atol=1e-5, rtol=1e-4)
+            torch.testing.assert_close(result.seg_logits.data, combined[0], atol=1e-5, rtol=1e-4)
+            expected = combined[0].argmax(0, keepdim=True)
+            assert (result.pred_sem_seg.data != expected).float().mean() < 1e-3
+            assert set(result.pred_sem_seg.data.unique().tolist()) <= \
+                {0} | {c + 1 for c, y in enumerate(label) if y}

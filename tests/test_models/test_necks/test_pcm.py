@@ -87,3 +87,19 @@ def test_pcm_gradients_equal_those_through_the_transition_matrix():
     torch.testing.assert_close(out, expected, atol=1e-6, rtol=1e-5)
     for grad, ref in zip(grads, expected_grads):
         torch.testing.assert_close(grad, ref, atol=1e-6, rtol=1e-5)
+
+
+@pytest.mark.parametrize('blocks', [2, 3, 50])
+def test_symmetric_blocks_equal_the_whole_affinity(blocks):
+    """Blocks on and above the diagonal only (a length that does not divide, two
+    images, more blocks than pixels): the refined CAM of the whole S."""
+    torch.manual_seed(2)
+    pcm = SFCPCM(in_channels=3 + 6, channels=8)
+    cam = torch.rand(2, 4, 5, 7)
+    image = torch.randn(2, 3, 20, 28)
+    feat = torch.randn(2, 6, 5, 7)
+    with torch.no_grad():
+        whole = pcm(cam, image, feat)
+        blocked = pcm(cam, image, feat, symmetric_blocks=blocks)
+    assert whole.abs().max() > 0.1
+    torch.testing.assert_close(blocked, whole, atol=1e-6, rtol=1e-5)
