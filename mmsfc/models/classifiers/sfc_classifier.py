@@ -112,7 +112,9 @@ class SFCClassifier(BaseModel):
             the trainable ones when the batch is large enough for it to save
             memory (see :class:`BatchNormFolder`); ``channels_last``
             (False), the images enter in ``torch.channels_last`` memory format
-            (for GPUs; no gain measured on CPUs).
+            (for GPUs; no gain measured on CPUs); ``sparse_side_features``
+            (True), as in ``test_cfg`` below (a quarter of the stride-4 side
+            projection's work and of what it keeps for backward).
         test_cfg (dict, optional): ``scales`` (default (1.0, 0.5, 1.5, 2.0)),
             ``flip`` (True), ``resize`` ('pil', see :meth:`_rescale`),
             ``inference_map`` ('final'), ``alpha`` (1.0,
@@ -152,7 +154,7 @@ class SFCClassifier(BaseModel):
 
     #: ``train_cfg`` / ``test_cfg`` entries with every fast path off: the plain
     #: computation (benchmarks and tests compare against it).
-    PLAIN_TRAIN_CFG = dict(fuse_bn=False, channels_last=False)
+    PLAIN_TRAIN_CFG = dict(fuse_bn=False, channels_last=False, sparse_side_features=False)
     PLAIN_TEST_CFG = dict(fuse_bn=False, channels_last=False, freeze_backbone=False,
                           backbone_autocast=None, cpu_backbone_chunk=None,
                           pcm_symmetric_blocks=None, sparse_side_features=False)
@@ -177,7 +179,7 @@ class SFCClassifier(BaseModel):
         self.prototype_head = MODELS.build(prototype_head)
         self.loss_msdw = MODELS.build(dict(loss_msdw, num_classes=num_classes - 1))
         self.loss_cls_weight = loss_cls_weight
-        self.train_cfg = dict(fuse_bn=True, channels_last=False)
+        self.train_cfg = dict(fuse_bn=True, channels_last=False, sparse_side_features=True)
         self.train_cfg.update(train_cfg or {})
         self.test_cfg = dict(scales=(1.0, 0.5, 1.5, 2.0), flip=True, resize='pil',
                              inference_map='final', alpha=1.0,
@@ -278,7 +280,8 @@ class SFCClassifier(BaseModel):
         cam_w = self.pcm(cam, inputs, feats[-1])
         cam_p = None
         if with_prototypes:
-            side_feats = self.prototype_head.side_features(feats, cam.shape[2:])
+            side_feats = self.prototype_head.side_features(
+                feats, cam.shape[2:], sparse=self.train_cfg['sparse_side_features'])
             cam_p = self.prototype_head(side_feats, cam_w, mask)
         return CAMOutputs(logit_maps.mean(dim=(2, 3)), cam_w, cam_p)
 

@@ -29,13 +29,13 @@ def test_training_fast_path_equals_plain_path(tiny_model):
                zip([[1, 0, 1, 0], [0, 1, 0, 0], [1, 1, 1, 1]],
                    [(0, 64, 0, 48), (8, 56, 0, 64), (0, 64, 0, 64)])]
     plain_losses, plain_grads = losses_and_grads(tiny_model, inputs, samples,
-                                                 fuse_bn=False, channels_last=False)
+                                                 **tiny_model.PLAIN_TRAIN_CFG)
     # default: the frozen stages folded (the trainable pairs are too small to
     # gain here); ratio 0: every trainable pair folded too, in the autograd graph
     for channels_last, ratio in ((False, 2.0), (True, 2.0), (False, 0.0)):
         tiny_model._bn_folder = BatchNormFolder(trainable_ratio=ratio)
-        losses, grads = losses_and_grads(tiny_model, inputs, samples,
-                                         fuse_bn=True, channels_last=channels_last)
+        losses, grads = losses_and_grads(tiny_model, inputs, samples, fuse_bn=True,
+                                         channels_last=channels_last, sparse_side_features=True)
         assert losses.keys() == plain_losses.keys()
         for name, value in losses.items():
             torch.testing.assert_close(value, plain_losses[name], atol=1e-5, rtol=1e-5)
