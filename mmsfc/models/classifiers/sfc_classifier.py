@@ -129,7 +129,7 @@ class SFCClassifier(BaseModel):
             ``torch.channels_last`` input). Both leave the maps equal to
             float rounding (tested to 1e-5). ``freeze_backbone`` (True): on
             CPUs the folded copy is also frozen with TorchScript (oneDNN
-            convolutions with the ReLU and additions fused; same maps to
+            convolutions with pre-packed weights; same maps to
             float rounding, checked on two input sizes, tested), kept folded
             if that fails.
             ``backbone_autocast`` (None): 'bfloat16' or 'float16' runs the

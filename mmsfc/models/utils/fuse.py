@@ -186,7 +186,9 @@ def freeze_for_inference(module: nn.Module, example: Tensor, rtol: float = 1e-3)
 
     ``torch.jit.trace``, ``torch.jit.freeze`` and
     ``torch.jit.optimize_for_inference``: BatchNorm folding and, on CPUs,
-    oneDNN convolutions with the ReLU and residual additions fused. The
+    oneDNN convolutions with pre-packed weights, the activations kept in
+    oneDNN's blocked layout between them (ReLU and additions stay separate
+    operations). The
     module must have no data-dependent control flow (a ResNet qualifies): a
     trace replays the operations of ``example``'s size at every size, so the
     outputs are compared with ``module``'s like :func:`fold_batch_norms` on
