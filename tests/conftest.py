@@ -1,6 +1,7 @@
 # Copyright (c) mmsfc contributors. All rights reserved.
 """Shared fixtures: mmseg scope, a generated toy VOC and a tiny SFC model."""
 import copy
+import importlib.util
 import os.path as osp
 
 import pytest
@@ -12,6 +13,15 @@ from mmsfc.testing import TOY_CLASSES, generate_toy_voc
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 TOY_CONFIG = osp.join(REPO_ROOT, 'configs/sfc/sfc_r18_1xb4-20it_toyvoc-64x64.py')
+
+
+def load_tool(name):
+    """The module of ``tools/<name>.py`` (the tools are scripts, not a package)."""
+    spec = importlib.util.spec_from_file_location(f'mmsfc_tool_{name.replace("/", "_")}',
+                                                  osp.join(REPO_ROOT, 'tools', f'{name}.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 #: A ResNet-18 SFC network for 64x64 inputs (5 classes with background).
 TINY_MODEL = dict(

@@ -1,20 +1,11 @@
 # Copyright (c) mmsfc contributors. All rights reserved.
 """tools/demo.py --quick: the pipeline learns on the generated data and reports it."""
-import importlib.util
 import json
 import os.path as osp
 
 from PIL import Image
 
-from conftest import REPO_ROOT
-
-
-def load_tool(name):
-    spec = importlib.util.spec_from_file_location(f'mmsfc_tool_{name}',
-                                                  osp.join(REPO_ROOT, 'tools', f'{name}.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from conftest import load_tool
 
 
 def test_quick_demo_learns_and_writes_its_report(tmp_path):

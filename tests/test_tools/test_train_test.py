@@ -2,7 +2,6 @@
 """tools/train.py, tools/test.py and tools/dist_train.sh on the toy config."""
 import functools
 import glob
-import importlib.util
 import os
 import os.path as osp
 import pickle
@@ -16,16 +15,8 @@ import torch
 from mmengine.config import Config
 from mmengine.runner.checkpoint import load_from_local
 
-from conftest import REPO_ROOT, TOY_CONFIG
+from conftest import REPO_ROOT, TOY_CONFIG, load_tool
 from mmsfc.testing import TOY_CLASSES
-
-
-def load_tool(name):
-    spec = importlib.util.spec_from_file_location(f'mmsfc_tool_{name}',
-                                                  osp.join(REPO_ROOT, 'tools', f'{name}.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def data_options(root, *extra):
