@@ -80,9 +80,10 @@ def seed_masks(cam: Tensor, mask: Tensor, bg_scale: float = 0.3) -> Tensor:
     with torch.no_grad():
         scores = cam.detach().clone()
         scores[:, 0] *= bg_scale
-        winners = scores.argmax(dim=1)
-        seeds = F.one_hot(winners, cam.shape[1]).permute(0, 3, 1, 2)
-        return seeds.to(cam.dtype) * mask
+        winners = scores.argmax(dim=1, keepdim=True)
+        # one-hot by a scatter (F.one_hot reads its input's range back on some devices)
+        seeds = torch.zeros_like(scores).scatter_(1, winners, 1.0)
+        return seeds * mask
 
 
 def masked_prototypes(feats: Tensor, seeds: Tensor) -> Tensor:

@@ -12,7 +12,8 @@ pixels, so ``resize(f(x)) = resize'(f(x[rows, cols]))``, with ``resize'`` the
 same interpolation with its taps renumbered: ``f`` runs on the pixels that
 are read and no others.
 """
-from typing import Callable, Tuple
+from functools import lru_cache
+from typing import Callable, Optional, Tuple
 
 import numpy as np
 import torch
@@ -20,8 +21,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 
-def bilinear_taps(in_size: int, out_size: int,
-                  device: torch.device = None) -> Tuple[Tensor, Tensor, Tensor]:
+def bilinear_taps(in_size: int, out_size: int) -> Tuple[Tensor, Tensor, Tensor]:
     """Source taps of a 1-D bilinear resize with ``align_corners=False``.
 
     As PyTorch computes them (float32 arithmetic): ``s = max(scale * (y +
@@ -31,15 +31,34 @@ def bilinear_taps(in_size: int, out_size: int,
 
     Returns:
         tuple[Tensor, Tensor, Tensor]: ``i0`` and ``i1`` (int64) and ``w1``
-        (float32), each of shape ``(out_size,)``.
+        (float32), each of shape ``(out_size,)``, on the CPU.
     """
     scale = np.float32(in_size) / np.float32(out_size)
-    source = (torch.arange(out_size, dtype=torch.float32, device=device) + 0.5) * float(scale)
+    source = (torch.arange(out_size, dtype=torch.float32) + 0.5) * float(scale)
     source = (source - 0.5).clamp_min_(0)
     index0 = source.floor().long().clamp_max_(in_size - 1)
     weight1 = (source - index0).clamp_(0, 1)
     index1 = index0 + (index0 < in_size - 1).long()
     return index0, index1, weight1
+
+
+@lru_cache(maxsize=64)
+def _read_plan(height: int, width: int, size: Tuple[int, int], max_read: float,
+               device: torch.device) -> Optional[Tuple[Tensor, ...]]:
+    """Rows and columns read, renumbered taps and weights; None if too many are read.
+
+    Depends on the sizes only: computed once on the CPU and kept on ``device``,
+    so a training step at a fixed crop never waits for the device.
+    """
+    rows0, rows1, row_w = bilinear_taps(height, size[0])
+    cols0, cols1, col_w = bilinear_taps(width, size[1])
+    rows = torch.unique(torch.cat([rows0, rows1]))
+    cols = torch.unique(torch.cat([cols0, cols1]))
+    if rows.numel() * cols.numel() > max_read * height * width:
+        return None
+    row_pos = torch.searchsorted(rows, torch.stack([rows0, rows1]))
+    col_pos = torch.searchsorted(cols, torch.stack([cols0, cols1]))
+    return tuple(t.to(device) for t in (rows, cols, row_pos, col_pos, row_w, col_w))
 
 
 def resize_pointwise(fn: Callable[[Tensor], Tensor], inputs: Tensor,
@@ -64,19 +83,14 @@ def resize_pointwise(fn: Callable[[Tensor], Tensor], inputs: Tensor,
         Tensor: ``(N, C', h_out, w_out)``.
     """
     height, width = inputs.shape[2:]
-    size = tuple(size)
+    size = tuple(int(side) for side in size)
     if size == (height, width):
         return fn(inputs)  # the resize would copy every pixel unchanged
-    rows0, rows1, row_w = bilinear_taps(height, size[0], inputs.device)
-    cols0, cols1, col_w = bilinear_taps(width, size[1], inputs.device)
-    rows = torch.unique(torch.cat([rows0, rows1]))
-    cols = torch.unique(torch.cat([cols0, cols1]))
-    if rows.numel() * cols.numel() > max_read * height * width:
+    plan = _read_plan(height, width, size, max_read, inputs.device)
+    if plan is None:
         return F.interpolate(fn(inputs), size=size, mode='bilinear', align_corners=False)
+    rows, cols, row_pos, col_pos, row_w, col_w = plan
     read = fn(inputs.index_select(2, rows).index_select(3, cols))
-    # taps renumbered into the read rows / columns
-    row_pos = torch.searchsorted(rows, torch.stack([rows0, rows1]))
-    col_pos = torch.searchsorted(cols, torch.stack([cols0, cols1]))
     col_w = col_w.to(read.dtype)
     row_w = row_w.to(read.dtype)[:, None]
     # width first, then height: the order of PyTorch's CPU kernel
