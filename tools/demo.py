@@ -315,7 +315,7 @@ def _overlays(run: dict, meta: dict, path: str, num: int = 4) -> None:
     from mmengine.dataset import pseudo_collate
     from mmseg.registry import DATASETS
 
-    from mmsfc.models.utils import background_rule
+    from mmsfc.postprocess import background_rule
     runner = run['runner']
     dataset = DATASETS.build(run['cfg'].test_dataloader.dataset)
     head, tail = _head_tail(meta)

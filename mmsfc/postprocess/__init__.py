@@ -1,4 +1,5 @@
 # Copyright (c) mmsfc contributors. All rights reserved.
+from .cam_rule import background_rule
 from .crf import DEEPLAB_CRF, UNCERTAIN, CRFParams, cams_to_crf_label, crf_labels, crf_probabilities
 from .files import (
                   CAM_DTYPE,
@@ -21,7 +22,8 @@ from .random_walk import (
 )
 
 __all__ = [
-    'CAM_DTYPE', 'CRFParams', 'DEEPLAB_CRF', 'UNCERTAIN', 'as_stored_cam', 'cams_to_crf_label',
+    'background_rule', 'CAM_DTYPE', 'CRFParams', 'DEEPLAB_CRF', 'UNCERTAIN', 'as_stored_cam',
+    'cams_to_crf_label',
     'crf_labels', 'crf_probabilities', 'is_valid_cam_file', 'is_valid_label_png', 'load_cams',
     'load_label_png', 'save_cams', 'save_label_png',
     'PathIndex', 'get_path_index', 'search_destinations', 'search_paths', 'RandomWalkParams',

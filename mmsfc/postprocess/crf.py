@@ -9,7 +9,7 @@ from typing import Optional
 
 import numpy as np
 
-from mmsfc.models.utils import background_rule
+from .cam_rule import background_rule
 
 #: Label of pixels whose class the two CRF passes disagree on.
 UNCERTAIN = 255

@@ -10,8 +10,7 @@ from mmseg.evaluation import IoUMetric
 from mmseg.registry import METRICS
 from torch import Tensor
 
-from mmsfc.models.utils import background_rule
-from mmsfc.postprocess import save_label_png
+from mmsfc.postprocess import background_rule, save_label_png
 
 _MAPS = ('final', 'w', 'p')
 

@@ -9,6 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from mmsfc.postprocess.cam_rule import background_rule  # noqa: F401  (re-exported)
+
 #: Added to denominators of every max / norm normalisation (docs/method_notes.md §3).
 NORM_EPS = 1e-5
 
@@ -124,27 +126,6 @@ def prototype_cam(feats: Tensor, prototypes: Tensor, eps: float = 1e-8) -> Tenso
     unit_protos = prototypes / prototypes.norm(dim=2, keepdim=True).clamp_min(eps)
     cosine = torch.bmm(unit_protos, unit_feats.flatten(2))
     return F.relu(cosine).view(feats.shape[0], prototypes.shape[1], *feats.shape[2:])
-
-
-def background_rule(cam, bg_offset: float = 0.4, fg_scale: float = 2.0):
-    """The authors' transform of a max-normalised map (docs/method_notes.md §12).
-
-    ``M' = [M_bg + bg_offset, fg_scale * M_c]``: a pixel goes to foreground
-    class ``c`` iff ``M_c > (M_bg + bg_offset) / fg_scale``. Works on torch
-    tensors and numpy arrays alike.
-
-    Args:
-        cam (Tensor | np.ndarray): Maps of shape ``(..., C, H, W)``, channel 0
-            the background.
-        bg_offset (float): Added to the background.
-        fg_scale (float): Factor on the foreground channels.
-
-    Returns:
-        Tensor | np.ndarray: ``M'``, same shape and type.
-    """
-    out = cam * fg_scale
-    out[..., 0, :, :] = cam[..., 0, :, :] + bg_offset
-    return out
 
 
 def label_to_channel_mask(labels: Tensor) -> Tensor:
