@@ -31,6 +31,7 @@ from mmsfc.engine import (
     add_data_root_argument,
     load_tool_config,
     setup_cpu_distributed,
+    teardown_distributed,
     trusted_local_checkpoints,
 )
 from mmsfc.engine.hooks.cam_to_pseudo_label_hook import format_metrics
@@ -114,6 +115,7 @@ def main(argv=None) -> None:
         generator = PseudoLabelGenerator(**dict(settings, walk=walk))
         metrics = generator.refine(irn_model.to(next(runner.model.parameters()).device))
         runner.logger.info(f'IRN masks in {generator.mask_dir}:\n{format_metrics(metrics)}')
+    teardown_distributed()
 
 
 def build_irn(config: str, checkpoint: str, launcher: str = 'none'):

@@ -21,6 +21,7 @@ from mmsfc.engine import (
                          add_data_root_argument,
                          load_tool_config,
                          setup_cpu_distributed,
+                         teardown_distributed,
                          trusted_local_checkpoints,
 )
 
@@ -107,6 +108,7 @@ def main(argv=None) -> None:
     runner = Runner.from_cfg(cfg)
     with trusted_local_checkpoints():  # the local checkpoint under test
         runner.test()
+    teardown_distributed()
 
 
 if __name__ == '__main__':

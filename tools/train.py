@@ -20,6 +20,7 @@ from mmsfc.engine import (
                          add_data_root_argument,
                          load_tool_config,
                          setup_cpu_distributed,
+                         teardown_distributed,
                          trusted_local_checkpoints,
 )
 
@@ -74,6 +75,7 @@ def main(argv=None) -> None:
     runner = Runner.from_cfg(cfg)
     with trusted_local_checkpoints():  # resume / load_from of local files
         runner.train()
+    teardown_distributed()
 
 
 if __name__ == '__main__':

@@ -5,7 +5,7 @@ from .checkpoint import (
                          load_from_local_trusted,
                          trusted_local_checkpoints,
 )
-from .distributed import SFCDistributedDataParallel, setup_cpu_distributed
+from .distributed import SFCDistributedDataParallel, setup_cpu_distributed, teardown_distributed
 from .hooks import *  # noqa: F401,F403
 from .optimizers import SFCOptimWrapperConstructor
 from .pseudo_labels import PseudoLabelGenerator
@@ -15,5 +15,5 @@ __all__ = [
     'PseudoLabelGenerator', 'SFCDistributedDataParallel', 'SFCOptimWrapperConstructor',
     'add_checkpoint_match_hook', 'add_data_root_argument', 'count_matching_tensors',
     'load_from_local_trusted', 'load_tool_config', 'set_data_root', 'setup_cpu_distributed',
-    'trusted_local_checkpoints'
+    'teardown_distributed', 'trusted_local_checkpoints'
 ]

@@ -61,3 +61,19 @@ def setup_cpu_distributed(cfg: Config, launcher: str) -> None:
             backend=dist_cfg['backend'],
             rank=int(os.environ['RANK']),
             world_size=int(os.environ['WORLD_SIZE']))
+
+
+def teardown_distributed() -> None:
+    """Leave the default process group together, then destroy it.
+
+    Every rank waits at a barrier before the group is destroyed, so that no
+    rank closes its sockets while another still uses them: a gloo rank whose
+    peer has already gone may abort at exit ("terminate called without an
+    active exception"), failing a run that did all its work. PyTorch also
+    asks for ``destroy_process_group`` at the end of an NCCL run. A no-op
+    when no process group exists. Call it after a successful run only: a
+    barrier after one rank failed would wait for ever.
+    """
+    if torch_dist.is_available() and torch_dist.is_initialized():
+        torch_dist.barrier()
+        torch_dist.destroy_process_group()

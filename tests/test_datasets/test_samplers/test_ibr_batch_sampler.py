@@ -173,6 +173,7 @@ from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
 import mmsfc
 from mmsfc.datasets import SFCVOCDataset
+from mmsfc.engine import teardown_distributed
 from mmsfc.testing import TOY_CLASSES
 if 'RANK' in os.environ:
     dist.init_process_group(backend='gloo')
@@ -188,12 +189,15 @@ loader = Runner.build_dataloader(dict(
     sampler=dict(type='InfiniteSampler', shuffle=True, seed=3),
     batch_sampler=dict(type='IBRBatchSampler', num_resampled=2),
     collate_fn=dict(type='pseudo_collate')), seed=3)
+steps = iter(loader)
 batches = [[os.path.basename(s.img_path) for s in batch['data_samples']]
-           for batch in itertools.islice(loader, 6)]
+           for batch in itertools.islice(steps, 6)]
+del steps  # stop the loader's worker before the process group goes
 gathered = all_gather_object(dict(seed=loader.batch_sampler.seed, batches=batches))
 if get_rank() == 0:
     with open(out, 'w') as f:
         json.dump(gathered, f)
+teardown_distributed()
 '''
 
 
