@@ -17,6 +17,7 @@ import torch.distributed as torch_dist
 from mmengine.config import Config
 from mmengine.model import MMDistributedDataParallel
 from mmseg.registry import MODEL_WRAPPERS
+from torch.distributed import distributed_c10d
 
 
 @MODEL_WRAPPERS.register_module()
@@ -64,16 +65,43 @@ def setup_cpu_distributed(cfg: Config, launcher: str) -> None:
 
 
 def teardown_distributed() -> None:
-    """Leave the default process group together, then destroy it.
+    """Leave the process groups together, then destroy them without deadlock.
 
-    Every rank waits at a barrier before the group is destroyed, so that no
-    rank closes its sockets while another still uses them: a gloo rank whose
-    peer has already gone may abort at exit ("terminate called without an
-    active exception"), failing a run that did all its work. PyTorch also
-    asks for ``destroy_process_group`` at the end of an NCCL run. A no-op
-    when no process group exists. Call it after a successful run only: a
-    barrier after one rank failed would wait for ever.
+    Every rank waits at a barrier before the groups are destroyed, so that no
+    rank closes its sockets while another still uses them. Without
+    ``destroy_process_group`` a gloo rank may abort at exit ("terminate called
+    without an active exception"): a gloo worker thread that still holds the
+    tensors of the last collective frees them while the interpreter shuts
+    down. Destroying the group is not safe either before
+    pytorch/pytorch#154976 (torch 2.5 here): the ``ProcessGroup`` wrapper is
+    destroyed with the GIL held, and the gloo backend's destructor joins its
+    worker threads, one of which may be waiting for the GIL to free a tensor
+    created in Python (the outputs of ``all_gather_object``): a deadlock (3
+    of 3 runs of 300 init / ``all_gather_object`` / teardown rounds hung
+    here). So the backends of every group are held while the groups are
+    destroyed, and the last reference is dropped afterwards: the gloo and
+    NCCL backends release the GIL in their destructors, so the worker
+    threads finish.
+
+    A no-op when no process group exists. Call it after a successful run
+    only: a barrier after one rank failed would wait for ever.
     """
-    if torch_dist.is_available() and torch_dist.is_initialized():
-        torch_dist.barrier()
-        torch_dist.destroy_process_group()
+    if not (torch_dist.is_available() and torch_dist.is_initialized()):
+        return
+    torch_dist.barrier()
+    backends = _backends_of_all_groups()
+    torch_dist.destroy_process_group()
+    del backends  # destroys the backends with the GIL released
+
+
+def _backends_of_all_groups() -> list:
+    """The backend objects (``ProcessGroupGloo``, ``ProcessGroupNCCL``, ...) of
+    every process group, whatever device types they serve."""
+    backends = []
+    for group in list(distributed_c10d._world.pg_map):
+        for device in ('cpu', 'cuda'):
+            try:
+                backends.append(group._get_backend(torch.device(device)))
+            except RuntimeError:  # the group has no backend for this device
+                pass
+    return backends
