@@ -7,9 +7,11 @@ with random image-level labels; no weights are downloaded. Each variant runs
 in its own process (so each has its own peak memory), ``--rounds`` times
 alternately:
 
-- ``fast``: the model's ``train_cfg`` fast paths (frozen BatchNorms folded;
-  ``--channels-last`` adds channels_last inputs);
-- ``plain``: every fast path off (``SFCClassifier.PLAIN_TRAIN_CFG``);
+- ``fast``: the model's ``train_cfg`` fast paths (frozen BatchNorms folded, on
+  CPUs the frozen stages as frozen copies; ``--channels-last`` adds
+  channels_last inputs) and the config's optimiser (fused);
+- ``plain``: every fast path off (``SFCClassifier.PLAIN_TRAIN_CFG``, and the
+  optimiser without ``fused``);
 - ``amp`` (optional): ``fast`` with the forward under autocast in
   ``--amp-dtype`` (bfloat16 by default).
 
@@ -111,6 +113,8 @@ def run_variant(args) -> dict:
     loss.n_ibr = 1 if loss.n_ibr is None else loss.n_ibr
     loss.n_iter = 1 if loss.n_iter is None else loss.n_iter
     loss.set_class_counts([1] * num_fg)
+    if not fast:
+        cfg.optim_wrapper.optimizer.pop('fused', None)
     optim_wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
     rng = np.random.default_rng(args.seed)
     batches = [random_batch(num_fg, args.batch_size, args.crop, rng)

@@ -17,7 +17,8 @@ model = dict(
     pcm=dict(in_channels=3 + 384, channels=384),
     prototype_head=dict(in_channels=(384, 384, 384, 384), channels=(128, 128, 256, 256)))
 optim_wrapper = dict(
-    optimizer=dict(_delete_=True, type='AdamW', lr=6e-5, betas=(0.9, 0.999), weight_decay=0.01),
+    optimizer=dict(_delete_=True, type='AdamW', lr=6e-5, betas=(0.9, 0.999), weight_decay=0.01,
+                   fused=True),
     paramwise_cfg=dict(norm_decay_mult=0.0, bias_decay_mult=0.0, custom_keys={
         '.pos_embed': dict(decay_mult=0.0), '.cls_token': dict(decay_mult=0.0)}))
 param_scheduler = [

@@ -4,7 +4,7 @@
 optim_wrapper = dict(
     type='OptimWrapper',
     constructor='SFCOptimWrapperConstructor',  # one log line for the frozen parameters
-    optimizer=dict(type='SGD', lr=2.5e-4, momentum=0.9, weight_decay=5e-4),
+    optimizer=dict(type='SGD', lr=2.5e-4, momentum=0.9, weight_decay=5e-4, fused=True),
     paramwise_cfg=dict(custom_keys={
         'decode_head': dict(lr_mult=10.0),
         'decode_head.aspp.0.bias': dict(lr_mult=20.0, decay_mult=0.0),

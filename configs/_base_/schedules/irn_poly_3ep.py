@@ -6,7 +6,8 @@
 # gradient clipping. The backbone is frozen (no gradient).
 optim_wrapper = dict(
     type='OptimWrapper',
-    optimizer=dict(type='SGD', lr=0.1, momentum=1e-4, weight_decay=1e-4),
+    constructor='SFCOptimWrapperConstructor',
+    optimizer=dict(type='SGD', lr=0.1, momentum=1e-4, weight_decay=1e-4, fused=True),
     paramwise_cfg=dict(custom_keys={'displacement_head': dict(lr_mult=10.0)}))
 param_scheduler = [
     dict(type='PolyLR', power=0.9, eta_min=0.0, begin=0, end=3, by_epoch=True,

@@ -2,10 +2,12 @@
 # 1e-4 (their wrapper passes weight_decay where SGD expects momentum), weight
 # decay 1e-4, LR 0.1 for the backbone and x10 for the new layers, poly 0.9
 # per iteration over (10582 // 16) * 6 = 3966 iterations, grad-norm clip 1.
+# fused=True: PyTorch's one-pass implementation of the same update (torch >= 2.4;
+# SFCOptimWrapperConstructor builds the plain one, with a warning, where it is missing).
 optim_wrapper = dict(
     type='OptimWrapper',
     constructor='SFCOptimWrapperConstructor',  # one log line for the frozen parameters
-    optimizer=dict(type='SGD', lr=0.1, momentum=1e-4, weight_decay=1e-4),
+    optimizer=dict(type='SGD', lr=0.1, momentum=1e-4, weight_decay=1e-4, fused=True),
     clip_grad=dict(max_norm=1, norm_type=2),
     paramwise_cfg=dict(custom_keys={
         'classifier': dict(lr_mult=10.0),

@@ -1,4 +1,5 @@
 # Copyright (c) mmsfc contributors. All rights reserved.
+import copy
 import logging
 
 from mmengine.logging import MMLogger, print_log
@@ -34,6 +35,13 @@ class SFCOptimWrapperConstructor(DefaultOptimWrapperConstructor):
     them is intended, so this constructor logs a single INFO line with their number instead; the
     parameter groups are exactly those of :class:`DefaultOptimWrapperConstructor`.
     Select it with ``optim_wrapper=dict(constructor='SFCOptimWrapperConstructor')``.
+
+    ``optimizer=dict(..., fused=True)`` (the configs' SGD and AdamW) asks
+    PyTorch for its fused implementation of the same update: one pass over
+    each parameter, its gradient and its state instead of several. It needs
+    torch >= 2.4 on CPUs (2.3 for SGD on CUDA); where the installed torch
+    refuses it for these parameters, the optimiser is built without it, with
+    a warning (the same update, only slower).
     """
 
     def __call__(self, model: nn.Module) -> OptimWrapper:
@@ -41,7 +49,18 @@ class SFCOptimWrapperConstructor(DefaultOptimWrapperConstructor):
         record_filter = _FrozenParamRecordFilter()
         logger.addFilter(record_filter)
         try:
-            optim_wrapper = super().__call__(model)
+            try:
+                optim_wrapper = super().__call__(model)
+            except (TypeError, RuntimeError) as error:
+                if not self.optimizer_cfg.get('fused') or 'fused' not in str(error):
+                    raise
+                print_log(f'{self.optimizer_cfg["type"]}(fused=True) is not available here '
+                          f'({error}); using its default implementation (the same update)',
+                          logger='current', level=logging.WARNING)
+                self.optimizer_cfg = copy.deepcopy(self.optimizer_cfg)
+                self.optimizer_cfg.pop('fused')
+                record_filter.dropped = 0  # the groups are built again
+                optim_wrapper = super().__call__(model)
         finally:
             logger.removeFilter(record_filter)
         if record_filter.dropped:

@@ -1,8 +1,15 @@
 # Copyright (c) mmsfc contributors. All rights reserved.
+import copy
 import logging
+import os.path as osp
 
+import numpy as np
+import pytest
+import torch
 from mmengine.logging import MMLogger
 from mmengine.optim import build_optim_wrapper
+
+REPO = osp.join(osp.dirname(__file__), '..', '..', '..')
 
 
 class Records(logging.Handler):
@@ -44,3 +51,79 @@ def test_one_line_for_frozen_parameters_same_groups(tiny_model):
     # the filter is gone afterwards
     logger = MMLogger.get_current_instance()
     assert not [f for f in logger.filters if 'Frozen' in type(f).__name__]
+
+
+def sfc_schedule_wrapper_cfg():
+    from mmengine.config import Config
+    cfg = Config.fromfile(osp.join(REPO, 'configs/_base_/schedules/sfc_poly_3966it.py'))
+    return copy.deepcopy(cfg.optim_wrapper)
+
+
+def train_steps(model, wrapper_cfg, batches):
+    """Parameters after SGD steps on ``batches`` through ``build_optim_wrapper``."""
+    model = copy.deepcopy(model)
+    model.train()
+    optim_wrapper = build_optim_wrapper(model, wrapper_cfg)
+    for inputs, samples in batches:
+        optim_wrapper.update_params(sum(model.loss(inputs, samples).values()))
+    return optim_wrapper, dict(model.named_parameters())
+
+
+def test_fused_sgd_of_the_schedule_makes_the_plain_update(tiny_model):
+    from mmseg.structures import SegDataSample
+    torch.manual_seed(1)
+    tiny_model.loss_msdw.n_ibr, tiny_model.loss_msdw.n_iter = 1, 1
+    tiny_model.loss_msdw.set_class_counts([3.0, 1.0, 2.0, 5.0])
+    batches = []
+    for _ in range(3):
+        labels = np.array([[1., 0., 1., 0.], [0., 1., 0., 0.]], dtype=np.float32)
+        samples = [SegDataSample(metainfo=dict(cls_label=label)) for label in labels]
+        batches.append((torch.randn(2, 3, 64, 64), samples))
+    fused_cfg = sfc_schedule_wrapper_cfg()
+    assert fused_cfg.optimizer.fused is True
+    plain_cfg = copy.deepcopy(fused_cfg)
+    plain_cfg.optimizer.pop('fused')
+    fused_wrapper, fused = train_steps(tiny_model, fused_cfg, batches)
+    plain_wrapper, plain = train_steps(tiny_model, plain_cfg, batches)
+    assert all(group['fused'] for group in fused_wrapper.optimizer.param_groups)
+    assert not any(group['fused'] for group in plain_wrapper.optimizer.param_groups)
+    moved = 0
+    for name, param in plain.items():
+        if not param.requires_grad:
+            continue
+        start = dict(tiny_model.named_parameters())[name]
+        moved += not torch.equal(param, start)
+        torch.testing.assert_close(fused[name], param, rtol=1e-5, atol=1e-6, msg=name)
+    assert moved > 10  # the steps did update the trainable parameters
+
+
+def test_fused_optimiser_falls_back_where_torch_refuses_it(tiny_model, monkeypatch):
+    original = torch.optim.SGD.__init__
+
+    def old_torch_sgd(self, params, *args, fused=None, **kwargs):
+        if fused:  # as torch < 2.3 / 2.4 on CPU answers
+            raise RuntimeError('`fused=True` requires all the params to be floating point '
+                               'Tensors of supported devices')
+        original(self, params, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.SGD, '__init__', old_torch_sgd)
+    logger = MMLogger.get_current_instance()
+    handler = Records()
+    logger.addHandler(handler)
+    try:
+        wrapper = build_optim_wrapper(tiny_model, sfc_schedule_wrapper_cfg())
+    finally:
+        logger.removeHandler(handler)
+    assert isinstance(wrapper.optimizer, torch.optim.SGD)
+    assert not any(group.get('fused') for group in wrapper.optimizer.param_groups)
+    warnings = [m for level, m in handler.messages if level == logging.WARNING]
+    assert len(warnings) == 1 and 'SGD(fused=True) is not available here' in warnings[0]
+    frozen = sum(not p.requires_grad for p in tiny_model.parameters())
+    assert (logging.INFO, f'{frozen} frozen parameters (requires_grad=False) are not '
+            'optimised') in handler.messages
+    # any other error is not swallowed
+    cfg = sfc_schedule_wrapper_cfg()
+    cfg.optimizer.pop('fused')
+    cfg.optimizer.momentum = -1.0
+    with pytest.raises(ValueError, match='momentum'):
+        build_optim_wrapper(tiny_model, cfg)
