@@ -110,7 +110,12 @@ class SFCClassifier(BaseModel):
             ``fuse_bn`` (True), the conv / BatchNorm pairs (BN in eval mode)
             run as single convolutions: always in the frozen stages, and in
             the trainable ones when the batch is large enough for it to save
-            memory (see :class:`BatchNormFolder`); ``channels_last``
+            memory (see :class:`BatchNormFolder`); ``freeze_frozen_stages``
+            (True), with ``fuse_bn`` on CPUs: the backbone's children without
+            trainable parameters (ResNet-50: ``layer1``, ``layer2``) run as
+            folded copies frozen with TorchScript (oneDNN convolutions with
+            pre-packed weights), built once and kept while their weights
+            are; ``channels_last``
             (False), the images enter in ``torch.channels_last`` memory format
             (for GPUs; no gain measured on CPUs); ``sparse_side_features``
             (True), as in ``test_cfg`` below (a quarter of the stride-4 side
@@ -154,7 +159,8 @@ class SFCClassifier(BaseModel):
 
     #: ``train_cfg`` / ``test_cfg`` entries with every fast path off: the plain
     #: computation (benchmarks and tests compare against it).
-    PLAIN_TRAIN_CFG = dict(fuse_bn=False, channels_last=False, sparse_side_features=False)
+    PLAIN_TRAIN_CFG = dict(fuse_bn=False, freeze_frozen_stages=False, channels_last=False,
+                           sparse_side_features=False)
     PLAIN_TEST_CFG = dict(fuse_bn=False, channels_last=False, freeze_backbone=False,
                           backbone_autocast=None, cpu_backbone_chunk=None,
                           pcm_symmetric_blocks=None, sparse_side_features=False)
@@ -179,7 +185,8 @@ class SFCClassifier(BaseModel):
         self.prototype_head = MODELS.build(prototype_head)
         self.loss_msdw = MODELS.build(dict(loss_msdw, num_classes=num_classes - 1))
         self.loss_cls_weight = loss_cls_weight
-        self.train_cfg = dict(fuse_bn=True, channels_last=False, sparse_side_features=True)
+        self.train_cfg = dict(fuse_bn=True, freeze_frozen_stages=True, channels_last=False,
+                              sparse_side_features=True)
         self.train_cfg.update(train_cfg or {})
         self.test_cfg = dict(scales=(1.0, 0.5, 1.5, 2.0), flip=True, resize='pil',
                              inference_map='final', alpha=1.0,
@@ -358,7 +365,8 @@ class SFCClassifier(BaseModel):
             yield
             return
         folder = self.__dict__.setdefault('_bn_folder', BatchNormFolder())
-        with folder.folded(self.backbone, inputs):
+        with folder.folded(self.backbone, inputs,
+                           freeze_frozen_children=self.train_cfg['freeze_frozen_stages']):
             yield
 
     # -------------------------------------------------------------- inference

@@ -11,7 +11,9 @@ activation.
   **copy** (optionally frozen by :func:`freeze_for_inference`): the module's
   own weights, buffers and checkpoints are never altered.
 - Training: :class:`BatchNormFolder` patches the forwards of the pairs while
-  inside its context, the module's own parameters used (gradients kept).
+  inside its context, the module's own parameters used (gradients kept);
+  on CPUs it can also run the frozen children (e.g. the frozen stages of a
+  ResNet) as their cached, frozen copies, which never change.
 """
 import copy
 import warnings
@@ -329,6 +331,51 @@ class _TrainablePair:
         return inputs if self.folded else type(self.bn).forward(self.bn, inputs)
 
 
+def _contains_conv_bn_pair_candidates(module: nn.Module) -> bool:
+    return (any(_plain_conv(m) for m in module.modules())
+            and any(isinstance(m, _BN) for m in module.modules()))
+
+
+def _frozen_child(child: nn.Module) -> bool:
+    """A child without trainable parameters, BatchNorms frozen, with convs and BNs to fold."""
+    params = list(child.parameters())
+    return (bool(params) and not any(p.requires_grad for p in params)
+            and batch_norms_frozen(child) and not _checkpointed(child)
+            and _contains_conv_bn_pair_candidates(child))
+
+
+def _cpu_autocast_enabled() -> bool:
+    try:
+        return torch.is_autocast_enabled('cpu')
+    except TypeError:  # torch < 2.4
+        return torch.is_autocast_cpu_enabled()
+
+
+class _FrozenChildRunner(nn.Module):
+    """Stands in for a frozen child while :meth:`BatchNormFolder.folded` runs.
+
+    Runs the child's folded, TorchScript-frozen copy (from ``cache``) when
+    nothing can need a gradient through it (one tensor input that does not
+    require one; the child has no trainable parameters) and no autocast is on;
+    otherwise the child itself. The copy is built on the first input and kept
+    while the child's weights are unchanged (see :class:`FoldedModuleCache`).
+    """
+
+    def __init__(self, child: nn.Module, cache: FoldedModuleCache) -> None:
+        super().__init__()
+        self.child = child
+        self.cache = cache
+
+    def forward(self, *args, **kwargs):
+        inputs = args[0] if len(args) == 1 and not kwargs else None
+        if (not isinstance(inputs, Tensor) or inputs.device.type != 'cpu'
+                or (torch.is_grad_enabled() and inputs.requires_grad)
+                or _cpu_autocast_enabled()):
+            return self.child(*args, **kwargs)
+        frozen = self.cache.get(self.child, inputs, freeze=True)
+        return self.child(inputs) if frozen is None else frozen(inputs)
+
+
 class BatchNormFolder:
     """Runs a module with its conv / frozen-BatchNorm pairs folded, for training.
 
@@ -351,6 +398,15 @@ class BatchNormFolder:
     example. Nothing is folded when a BN of the module is in training mode or
     a submodule recomputes its forward in backward (``with_cp``).
 
+    With ``freeze_frozen_children`` (CPU inputs), each direct child of the
+    module that has parameters, none of them trainable, and conv / BN pairs
+    (the frozen stages ``layer1``, ``layer2`` of the SFC ResNet) runs as a
+    folded copy frozen by :func:`freeze_for_inference` (oneDNN convolutions
+    with pre-packed weights, the activations in oneDNN's layout inside the
+    child), built once and kept across steps while its weights are unchanged;
+    the pairs inside such a child are then not patched. A call whose input
+    requires a gradient, or under autocast, runs the child itself.
+
     Args:
         trainable_ratio (float, optional): See above. Defaults to 2.
     """
@@ -358,6 +414,7 @@ class BatchNormFolder:
     def __init__(self, trainable_ratio: Optional[float] = 2.0) -> None:
         self._pairs: Optional[List[Tuple[nn.Module, nn.Module]]] = None
         self.trainable_ratio = trainable_ratio
+        self._frozen_copies: Dict[str, FoldedModuleCache] = {}
 
     @contextmanager
     def _patched(self, pairs: List[Tuple[nn.Module, nn.Module]]) -> Iterator[int]:
@@ -411,13 +468,16 @@ class BatchNormFolder:
         return pairs
 
     @contextmanager
-    def folded(self, module: nn.Module, example: Tensor) -> Iterator[int]:
+    def folded(self, module: nn.Module, example: Tensor,
+               freeze_frozen_children: bool = False) -> Iterator[int]:
         """Context in which ``module`` runs with its frozen pairs folded.
 
         Args:
             module (nn.Module): E.g. the backbone.
             example (Tensor): An input batch, used (its first item) the first
                 time to find and check the pairs.
+            freeze_frozen_children (bool): On CPUs, run the frozen children
+                as their frozen copies (see the class docstring).
 
         Yields:
             int: The number of patched pairs (trainable ones fold per call).
@@ -427,5 +487,17 @@ class BatchNormFolder:
             return
         if self._pairs is None:
             self._pairs = self._find_pairs(module, example[:1])
-        with self._patched(self._pairs) as count:
-            yield count
+        swapped = {}
+        if freeze_frozen_children and example.device.type == 'cpu':
+            swapped = {name: child for name, child in module.named_children()
+                       if _frozen_child(child)}
+        inside = {m for child in swapped.values() for m in child.modules()}
+        try:
+            for name, child in swapped.items():
+                cache = self._frozen_copies.setdefault(name, FoldedModuleCache())
+                module._modules[name] = _FrozenChildRunner(child, cache)
+            with self._patched([pair for pair in self._pairs
+                                if pair[0] not in inside]) as count:
+                yield count
+        finally:
+            module._modules.update(swapped)

@@ -30,12 +30,18 @@ def test_training_fast_path_equals_plain_path(tiny_model):
                    [(0, 64, 0, 48), (8, 56, 0, 64), (0, 64, 0, 64)])]
     plain_losses, plain_grads = losses_and_grads(tiny_model, inputs, samples,
                                                  **tiny_model.PLAIN_TRAIN_CFG)
-    # default: the frozen stages folded (the trainable pairs are too small to
-    # gain here); ratio 0: every trainable pair folded too, in the autograd graph
-    for channels_last, ratio in ((False, 2.0), (True, 2.0), (False, 0.0)):
+    # default: the frozen stages folded and run as frozen copies (the trainable
+    # pairs are too small to gain here); ratio 0: every trainable pair folded
+    # too, in the autograd graph; without the frozen copies: their pairs patched
+    for channels_last, ratio, freeze in ((False, 2.0, True), (True, 2.0, True),
+                                         (False, 0.0, True), (False, 2.0, False)):
         tiny_model._bn_folder = BatchNormFolder(trainable_ratio=ratio)
         losses, grads = losses_and_grads(tiny_model, inputs, samples, fuse_bn=True,
+                                         freeze_frozen_stages=freeze,
                                          channels_last=channels_last, sparse_side_features=True)
+        # layer1 and layer2 (no trainable parameters) got frozen copies, nothing else
+        assert sorted(tiny_model._bn_folder._frozen_copies) == (
+            ['layer1', 'layer2'] if freeze else [])
         assert losses.keys() == plain_losses.keys()
         for name, value in losses.items():
             torch.testing.assert_close(value, plain_losses[name], atol=1e-5, rtol=1e-5)

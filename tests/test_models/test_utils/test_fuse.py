@@ -202,3 +202,49 @@ def test_nothing_folded_or_traced_without_batch_norms():
     with BatchNormFolder().folded(module, x) as patched:
         assert patched == 0
         assert all('forward' not in m.__dict__ for m in module.modules())
+
+
+def test_batch_norm_folder_runs_frozen_children_as_their_frozen_copies():
+    torch.manual_seed(3)
+    frozen = nn.Sequential(nn.Conv2d(3, 6, 3, padding=1), nn.BatchNorm2d(6), nn.ReLU(),
+                           nn.Conv2d(6, 6, 1, bias=False), nn.BatchNorm2d(6))
+    model = nn.Sequential(frozen, nn.ReLU(), nn.Conv2d(6, 4, 3, padding=1), nn.BatchNorm2d(4))
+    randomize_batch_norms(model)
+    model.eval()
+    frozen.requires_grad_(False)
+    x = torch.randn(2, 3, 12, 10)
+    expected = model(x)
+    expected.square().sum().backward()
+    grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.requires_grad}
+    model.zero_grad()
+    folder = BatchNormFolder(trainable_ratio=None)
+    builds = []
+    for size in ((12, 10), (8, 14)):  # the copy is built once, for any input size
+        inputs = x if size == (12, 10) else torch.randn(2, 3, *size)
+        with folder.folded(model, inputs, freeze_frozen_children=True) as patched:
+            assert patched == 0  # the frozen pairs are in the frozen child; 2.3 trainable
+            assert type(model[0]).__name__ == '_FrozenChildRunner'
+            out = model(inputs)
+        builds.append(folder._frozen_copies['0']._module)
+        assert model[0] is frozen  # restored
+        reference = model(inputs)
+        torch.testing.assert_close(out, reference, atol=1e-5, rtol=1e-5)
+    assert isinstance(builds[0], torch.jit.ScriptModule) and builds[0] is builds[1]
+    with folder.folded(model, x, freeze_frozen_children=True):
+        out = model(x)
+    out.square().sum().backward()
+    for name, grad in grads.items():
+        torch.testing.assert_close(dict(model.named_parameters())[name].grad, grad,
+                                   atol=1e-4, rtol=1e-4)
+    # an input that needs a gradient runs the child itself: the gradient reaches it
+    x_grad = x.clone().requires_grad_()
+    model(x_grad).sum().backward()
+    expected_input_grad = x_grad.grad.clone()
+    x_grad.grad = None
+    with folder.folded(model, x, freeze_frozen_children=True):
+        model(x_grad).sum().backward()
+    torch.testing.assert_close(x_grad.grad, expected_input_grad, atol=1e-5, rtol=1e-5)
+    # a child with a trainable parameter is not frozen
+    frozen[3].weight.requires_grad_(True)
+    with folder.folded(model, x, freeze_frozen_children=True):
+        assert model[0] is frozen
