@@ -10,13 +10,22 @@ download is skipped (random weights), and on a machine without CUDA their one
 ``.cuda()`` call is a no-op. Their weights are copied into mmsfc's model with
 ``tools/model_converters/sfc_to_mmsfc.py``'s key mapping.
 
-One process runs one implementation (``--impl``), so a whole-process timer
-(e.g. ``/usr/bin/time -v``) sees each one's peak memory; alternate the two for
-a fair comparison on a busy machine (an authors' run imports torch and their
-network only). Each run prints its own step times and the peak resident
-memory of the process, in total and above the resident memory before the
-first step (what the steps themselves need: activations, gradients,
-optimiser state).
+One process runs one implementation (``--impl ours`` / ``authors``), so a
+whole-process timer (e.g. ``/usr/bin/time -v``) sees each one's peak memory;
+alternate the two for a fair comparison on a busy machine, or time them with
+``--impl both``: one process runs the two step by step in turn on the same
+inputs and prints the ratio of each step's times, which a machine whose speed
+drifts (shared cores) moves far less than the ratio of separate runs. Each
+run prints its own step times and the peak resident memory of the process, in
+total and above the resident memory before the first step (what the steps
+themselves need: activations, gradients, optimiser state). A process of ours
+holds the imports of mmengine / mmcv / mmseg; an authors' run imports torch
+and their network only
+(``--authors-imports network``, the default), or also the third-party
+modules their training script (``train_resnet50_SFC.py`` and its ``data``
+module) or ``make_cam.py`` imports (``--authors-imports scripts``: those
+installed; the run lists any that are missing, which makes its peak a lower
+bound).
 
 - ``--mode train``: full training steps, i.e. both scales, the losses,
   backward, gradient clipping at 1 and SGD. The authors' loss is computed in
@@ -83,6 +92,27 @@ def release_free_memory() -> None:
         ctypes.CDLL('libc.so.6').malloc_trim(0)
     except (OSError, AttributeError):  # not glibc: the RSS keeps the freed pages
         pass
+
+
+#: Third-party modules the authors' scripts import, besides torch and numpy
+#: (training: train_resnet50_SFC.py with data/data_voc.py; inference: make_cam.py).
+AUTHORS_SCRIPT_IMPORTS = {
+    'train': ('tensorboardX', 'chainercv', 'PIL.Image', 'scipy.misc', 'imageio', 'torchvision',
+              'cv2'),
+    'infer': ('PIL.Image', 'matplotlib.pyplot', 'imageio', 'scipy.misc', 'torchvision', 'cv2'),
+}
+
+
+def import_authors_script_modules(mode: str) -> None:
+    """Import what the authors' ``mode`` script imports; print what is missing."""
+    missing = []
+    for name in AUTHORS_SCRIPT_IMPORTS[mode]:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            missing.append(name)
+    if missing:
+        print(f'authors\' script imports not installed (not counted): {", ".join(missing)}')
 
 
 def load_authors(repo: str):
@@ -258,9 +288,11 @@ def run_check(args) -> int:
     return 0 if ok else 1
 
 
-def run_train(args) -> None:
-    rng = np.random.default_rng(args.seed)
-    if args.impl == 'authors':
+def train_step(args, impl: str):
+    """One full training step of ``impl`` ('authors' or 'ours'), as a function."""
+    if impl == 'authors':
+        if args.authors_imports == 'scripts':
+            import_authors_script_modules('train')
         net = build_authors(args.authors_repo)
         dc = torch.ones(20)  # the values do not change the work
         backbone, new = net.trainable_parameters()
@@ -275,62 +307,82 @@ def run_train(args) -> None:
             sum(losses.values()).backward()
             torch.nn.utils.clip_grad_norm_(net.parameters(), max_norm=1)
             optimizer.step()
-    else:
-        from mmengine.optim import build_optim_wrapper
-        ours, cfg = build_ours(args.authors_repo)
-        if args.plain:
-            ours.train_cfg.update(ours.PLAIN_TRAIN_CFG)
-        set_class_counts(ours)
-        ours.train()
-        optim_wrapper = build_optim_wrapper(ours, cfg.optim_wrapper)
+        return step
 
-        def step(images, labels):
-            losses = ours.loss(images, our_samples(labels))
-            optim_wrapper.update_params(sum(losses.values()))
+    from mmengine.optim import build_optim_wrapper
+    ours, cfg = build_ours(args.authors_repo)
+    if args.plain:
+        ours.train_cfg.update(ours.PLAIN_TRAIN_CFG)
+        cfg.optim_wrapper.optimizer.pop('fused', None)
+    set_class_counts(ours)
+    ours.train()
+    optim_wrapper = build_optim_wrapper(ours, cfg.optim_wrapper)
 
-    batches = [random_batch(args.batch_size, args.crop, rng)
-               for _ in range(args.warmup + args.iters)]
-    report(args, step, batches, args.batch_size)
+    def step(images, labels):
+        losses = ours.loss(images, our_samples(labels))
+        optim_wrapper.update_params(sum(losses.values()))
+    return step
 
 
-def run_infer(args) -> None:
-    rng = np.random.default_rng(args.seed)
-    inputs = [(rng.integers(0, 256, (*args.size, 3), dtype=np.uint8),
-               random_batch(1, 8, rng)[1][0]) for _ in range(args.warmup + args.iters)]
-    if args.impl == 'authors':
+def infer_step(args, impl: str):
+    """CAMs of one image by ``impl`` ('authors' or 'ours'), as a function."""
+    if impl == 'authors':
+        if args.authors_imports == 'scripts':
+            import_authors_script_modules('infer')
         cam_net = build_authors(args.authors_repo, 'CAM')
 
         def step(rgb, label):
             with torch.no_grad(), cuda_calls_as_noop():
                 authors_cams(cam_net, rgb, label)
+        return step
+
+    ours, _ = build_ours(args.authors_repo)
+    if args.plain:
+        ours.test_cfg.update(ours.PLAIN_TEST_CFG)
+    ours.eval()
+
+    def step(rgb, label):
+        with torch.no_grad():
+            our_cams(ours, rgb, label)
+    return step
+
+
+def run(args) -> None:
+    rng = np.random.default_rng(args.seed)
+    if args.mode == 'train':
+        batches = [random_batch(args.batch_size, args.crop, rng)
+                   for _ in range(args.warmup + args.iters)]
+        make_step, images_per_step = train_step, args.batch_size
     else:
-        ours, _ = build_ours(args.authors_repo)
-        if args.plain:
-            ours.test_cfg.update(ours.PLAIN_TEST_CFG)
-        ours.eval()
-
-        def step(rgb, label):
-            with torch.no_grad():
-                our_cams(ours, rgb, label)
-    report(args, step, inputs, 1)
-
-
-def report(args, step, batches, images_per_step: int) -> None:
+        batches = [(rng.integers(0, 256, (*args.size, 3), dtype=np.uint8),
+                    random_batch(1, 8, rng)[1][0]) for _ in range(args.warmup + args.iters)]
+        make_step, images_per_step = infer_step, 1
+    impls = ('authors', 'ours') if args.impl == 'both' else (args.impl, )
+    steps = {impl: make_step(args, impl) for impl in impls}
     before, _ = peak_rss_gib()  # models built, nothing run yet
-    for batch in batches[:args.warmup]:
-        step(*batch)
-    times = []
-    for batch in batches[args.warmup:]:
-        start = time.perf_counter()
-        step(*batch)
-        times.append(time.perf_counter() - start)
+    times = {impl: [] for impl in impls}
+    for index, batch in enumerate(batches):
+        for impl in impls:  # both: step by step in turn, so drift hits both alike
+            start = time.perf_counter()
+            steps[impl](*batch)
+            if index >= args.warmup:
+                times[impl].append(time.perf_counter() - start)
     _, peak = peak_rss_gib()
-    name = 'ours' + (' (fast paths off)' if args.plain else '') if args.impl == 'ours' \
-        else 'authors'
-    print(f'{name} {args.mode}: {torch.get_num_threads()} threads; step min '
-          f'{min(times):.3f} s, median {np.median(times):.3f} s over {len(times)}; '
-          f'{images_per_step / np.median(times):.3f} images/s; peak RSS {peak:.2f} GiB '
-          f'(process), {peak - before:+.2f} GiB over the RSS before the first step')
+    names = dict(ours='ours' + (' (fast paths off)' if args.plain else ''),
+                 authors='authors' + (" (with their scripts' imports)"
+                                      if args.authors_imports == 'scripts' else ''))
+    for impl in impls:
+        print(f'{names[impl]} {args.mode}: {torch.get_num_threads()} threads; step min '
+              f'{min(times[impl]):.3f} s, median {np.median(times[impl]):.3f} s over '
+              f'{len(times[impl])}; {images_per_step / np.median(times[impl]):.3f} images/s')
+    if len(impls) == 1:
+        print(f'peak RSS {peak:.2f} GiB (process), {peak - before:+.2f} GiB over the RSS '
+              'before the first step')
+    else:
+        ratios = np.array(times['ours']) / np.array(times['authors'])
+        print(f'ours / authors step time, step by step: median {np.median(ratios):.3f} '
+              f'(min {ratios.min():.3f}, max {ratios.max():.3f}); memory: one '
+              'implementation per process (--impl ours / authors)')
 
 
 def main(argv=None) -> int:
@@ -338,8 +390,14 @@ def main(argv=None) -> int:
     parser.add_argument('--authors-repo', required=True,
                         help='a clone of https://github.com/Barrett-python/SFC')
     parser.add_argument('--mode', choices=('train', 'infer', 'check'), default='train')
-    parser.add_argument('--impl', choices=('ours', 'authors'), default='ours')
-    parser.add_argument('--plain', action='store_true', help='ours with the fast paths off')
+    parser.add_argument('--impl', choices=('ours', 'authors', 'both'), default='ours',
+                        help='both: the two in one process, step by step in turn (the time '
+                        'ratio of each step; no memory figure)')
+    parser.add_argument('--plain', action='store_true',
+                        help='ours with the fast paths off (and the optimiser unfused)')
+    parser.add_argument('--authors-imports', choices=('network', 'scripts'), default='network',
+                        help="an authors' run imports their network only, or also the "
+                        "third-party modules their training / make_cam script imports")
     parser.add_argument('--batch-size', type=int, default=2)
     parser.add_argument('--crop', type=int, default=256)
     parser.add_argument('--size', type=int, nargs=2, default=(375, 500),
@@ -350,7 +408,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.mode == 'check':
         return run_check(args)
-    (run_train if args.mode == 'train' else run_infer)(args)
+    run(args)
     return 0
 
 
