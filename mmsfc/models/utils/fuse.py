@@ -497,7 +497,7 @@ class BatchNormFolder:
                 cache = self._frozen_copies.setdefault(name, FoldedModuleCache())
                 module._modules[name] = _FrozenChildRunner(child, cache)
             with self._patched([pair for pair in self._pairs
-                                if pair[0] not in inside]) as count:
+                                if pair[0] not in inside and pair[1] not in inside]) as count:
                 yield count
         finally:
             module._modules.update(swapped)
