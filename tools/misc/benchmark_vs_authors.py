@@ -20,12 +20,11 @@ run prints its own step times and the peak resident memory of the process, in
 total and above the resident memory before the first step (what the steps
 themselves need: activations, gradients, optimiser state). A process of ours
 holds the imports of mmengine / mmcv / mmseg; an authors' run imports torch
-and their network only
-(``--authors-imports network``, the default), or also the third-party
-modules their training script (``train_resnet50_SFC.py`` and its ``data``
-module) or ``make_cam.py`` imports (``--authors-imports scripts``: those
-installed; the run lists any that are missing, which makes its peak a lower
-bound).
+and their network only (``--authors-imports network``, the default), or also
+the third-party modules their training script (``train_resnet50_SFC.py`` and
+its ``data`` module) or ``make_cam.py`` imports (``--authors-imports
+scripts``: those installed; the run lists any that are missing, which makes
+its peak a lower bound).
 
 - ``--mode train``: full training steps, i.e. both scales, the losses,
   backward, gradient clipping at 1 and SGD. The authors' loss is computed in

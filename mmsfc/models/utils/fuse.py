@@ -337,10 +337,13 @@ def _contains_conv_bn_pair_candidates(module: nn.Module) -> bool:
 
 
 def _frozen_child(child: nn.Module) -> bool:
-    """A child without trainable parameters, BatchNorms frozen, with convs and BNs to fold."""
+    """A child without trainable parameters, with convs and BNs to fold.
+
+    (Its BatchNorms are frozen and nothing in it is checkpointed: :meth:`BatchNormFolder.folded`
+    checks both for the whole module first.)
+    """
     params = list(child.parameters())
     return (bool(params) and not any(p.requires_grad for p in params)
-            and batch_norms_frozen(child) and not _checkpointed(child)
             and _contains_conv_bn_pair_candidates(child))
 
 
