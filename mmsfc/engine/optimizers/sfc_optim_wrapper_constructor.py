@@ -6,6 +6,7 @@ from mmengine.logging import MMLogger, print_log
 from mmengine.optim import DefaultOptimWrapperConstructor, OptimWrapper
 from mmseg.registry import OPTIM_WRAPPER_CONSTRUCTORS
 from torch import nn
+from torch.optim import Optimizer
 
 #: The record mmengine's constructor logs for each frozen parameter.
 _FROZEN_RECORD = 'is skipped since its requires_grad=False'
@@ -42,6 +43,13 @@ class SFCOptimWrapperConstructor(DefaultOptimWrapperConstructor):
     torch >= 2.4 on CPUs (2.3 for SGD on CUDA); where the installed torch
     refuses it for these parameters, the optimiser is built without it, with
     a warning (the same update, only slower).
+
+    The implementation chosen here (``fused``, ``foreach``) is kept when a
+    checkpoint is loaded (``resume=True``): torch's ``load_state_dict`` would
+    otherwise take each group's options from the checkpoint, so a run resumed
+    from a checkpoint written without ``fused`` would go on unfused, and one
+    written with it would fail where the fused kernels are missing. The state
+    (momentum buffers, step counts) is the same for both implementations.
     """
 
     def __call__(self, model: nn.Module) -> OptimWrapper:
@@ -66,4 +74,23 @@ class SFCOptimWrapperConstructor(DefaultOptimWrapperConstructor):
         if record_filter.dropped:
             print_log(f'{record_filter.dropped} frozen parameters (requires_grad=False) are '
                       'not optimised', logger='current')
+        _keep_implementation_on_load(optim_wrapper.optimizer)
         return optim_wrapper
+
+
+#: Options of torch's optimisers that choose an implementation, not the update.
+_IMPLEMENTATION_OPTIONS = ('fused', 'foreach')
+
+
+def _keep_implementation_on_load(optimizer: Optimizer) -> None:
+    """Restore the groups' implementation options after each ``load_state_dict``."""
+    chosen = [{key: group[key] for key in _IMPLEMENTATION_OPTIONS if key in group}
+              for group in optimizer.param_groups]
+
+    def restore(optimizer: Optimizer) -> None:
+        for group, options in zip(optimizer.param_groups, chosen):
+            group.update(options)
+
+    register = getattr(optimizer, 'register_load_state_dict_post_hook', None)
+    if register is not None:  # torch >= 2.1 (2.0 has no fused optimiser on CPUs either)
+        register(restore)

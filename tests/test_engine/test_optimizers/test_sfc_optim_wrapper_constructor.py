@@ -127,3 +127,67 @@ def test_fused_optimiser_falls_back_where_torch_refuses_it(tiny_model, monkeypat
     cfg.optimizer.momentum = -1.0
     with pytest.raises(ValueError, match='momentum'):
         build_optim_wrapper(tiny_model, cfg)
+
+
+def tiny_batches(num):
+    from mmseg.structures import SegDataSample
+    labels = np.array([[1., 0., 1., 0.], [0., 1., 0., 0.]], dtype=np.float32)
+    return [(torch.randn(2, 3, 64, 64),
+             [SegDataSample(metainfo=dict(cls_label=label)) for label in labels])
+            for _ in range(num)]
+
+
+def test_resume_keeps_the_built_implementation(tiny_model, monkeypatch):
+    torch.manual_seed(2)
+    tiny_model.loss_msdw.n_ibr, tiny_model.loss_msdw.n_iter = 1, 1
+    tiny_model.loss_msdw.set_class_counts([3.0, 1.0, 2.0, 5.0])
+    first, second = tiny_batches(2), tiny_batches(1)
+    plain_cfg = sfc_schedule_wrapper_cfg()
+    plain_cfg.optimizer.pop('fused')
+    # a checkpoint written by an unfused run, with a decayed lr
+    plain_wrapper, _ = train_steps(tiny_model, plain_cfg, first)
+    checkpoint = copy.deepcopy(plain_wrapper.state_dict())
+    for group in checkpoint['param_groups']:
+        group['lr'] *= 0.5
+    assert not any(group['fused'] for group in checkpoint['param_groups'])
+
+    resumed = copy.deepcopy(tiny_model)
+    resumed.train()
+    fused_wrapper = build_optim_wrapper(resumed, sfc_schedule_wrapper_cfg())
+    fused_wrapper.load_state_dict(copy.deepcopy(checkpoint))
+    groups = fused_wrapper.optimizer.param_groups
+    assert all(group['fused'] for group in groups)  # not the checkpoint's False
+    assert [g['lr'] for g in groups] == [g['lr'] for g in checkpoint['param_groups']]
+    assert len(fused_wrapper.optimizer.state) == len(checkpoint['state']) > 0
+
+    # the same update as the unfused optimiser resumed from the same checkpoint
+    continued = copy.deepcopy(tiny_model)
+    continued.train()
+    plain_again = build_optim_wrapper(continued, plain_cfg)
+    plain_again.load_state_dict(copy.deepcopy(checkpoint))
+    assert not any(group['fused'] for group in plain_again.optimizer.param_groups)
+    for model, wrapper in ((resumed, fused_wrapper), (continued, plain_again)):
+        for inputs, samples in second:
+            wrapper.update_params(sum(model.loss(inputs, samples).values()))
+    moved = 0
+    for (name, a), b in zip(resumed.named_parameters(), continued.parameters()):
+        if a.requires_grad:
+            moved += not torch.equal(a, dict(tiny_model.named_parameters())[name])
+            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6, msg=name)
+    assert moved > 10
+
+    # a fused checkpoint where torch has no fused SGD: resumed unfused, and it steps
+    original = torch.optim.SGD.__init__
+
+    def old_torch_sgd(self, params, *args, fused=None, **kwargs):
+        if fused:
+            raise RuntimeError('`fused=True` requires all the params to be floating point '
+                               'Tensors of supported devices')
+        original(self, params, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.SGD, '__init__', old_torch_sgd)
+    fallback = build_optim_wrapper(continued, sfc_schedule_wrapper_cfg())
+    fallback.load_state_dict(copy.deepcopy(fused_wrapper.state_dict()))
+    assert not any(group['fused'] for group in fallback.optimizer.param_groups)
+    for inputs, samples in second:
+        fallback.update_params(sum(continued.loss(inputs, samples).values()))
