@@ -6,7 +6,6 @@ import os
 import os.path as osp
 import pickle
 import re
-import socket
 import subprocess
 import sys
 
@@ -16,7 +15,7 @@ from mmengine.config import Config
 from mmengine.runner.checkpoint import load_from_local
 
 from conftest import REPO_ROOT, TOY_CONFIG, load_tool
-from mmsfc.testing import TOY_CLASSES
+from mmsfc.testing import TOY_CLASSES, run_on_free_port
 
 
 def data_options(root, *extra):
@@ -28,12 +27,6 @@ def run_cli(args, timeout=300):
     env = dict(os.environ, PYTHONWARNINGS='ignore')
     return subprocess.run([sys.executable] + args, cwd=REPO_ROOT, capture_output=True,
                           text=True, timeout=timeout, env=env)
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(('127.0.0.1', 0))
-        return sock.getsockname()[1]
 
 
 def newest_log(work_dir):
@@ -111,12 +104,12 @@ def test_train_resume_and_test_with_weights_only_torch(toy_voc, tmp_path, monkey
 
 def test_dist_train_two_processes_on_cpu(toy_voc, tmp_path):
     work_dir = str(tmp_path / 'dist')
-    env_port = free_port()
-    result = subprocess.run(
-        ['bash', 'tools/dist_train.sh', TOY_CONFIG, '2', '--work-dir', work_dir,
-         *data_options(toy_voc, 'train_cfg.max_iters=4', 'default_hooks.checkpoint.interval=4')],
-        cwd=REPO_ROOT, capture_output=True, text=True, timeout=300,
-        env=dict(os.environ, PORT=str(env_port), PYTHONWARNINGS='ignore'))
+    result = run_on_free_port(
+        lambda port: ['bash', 'tools/dist_train.sh', TOY_CONFIG, '2', '--work-dir', work_dir,
+                      *data_options(toy_voc, 'train_cfg.max_iters=4',
+                                    'default_hooks.checkpoint.interval=4')],
+        cwd=REPO_ROOT, timeout=300,
+        env=lambda port: dict(os.environ, PORT=str(port), PYTHONWARNINGS='ignore'))
     assert result.returncode == 0, result.stderr[-3000:]
     assert osp.isfile(osp.join(work_dir, 'iter_4.pth'))
     log = newest_log(work_dir)
@@ -177,11 +170,12 @@ def test_dist_test_and_pseudo_labels_with_two_processes(toy_voc, tmp_path):
     ckpt = str(tmp_path / 'model.pth')
     torch.save(dict(state_dict=MODELS.build(cfg.model).state_dict()), ckpt)
     options = data_options(toy_voc)
-    env = dict(os.environ, PYTHONWARNINGS='ignore', PORT=str(free_port()))
+    env = dict(os.environ, PYTHONWARNINGS='ignore')
 
-    result = subprocess.run(['bash', 'tools/dist_test.sh', TOY_CONFIG, ckpt, '2', '--work-dir',
-                             str(tmp_path / 'test'), *options], cwd=REPO_ROOT,
-                            capture_output=True, text=True, timeout=300, env=env)
+    result = run_on_free_port(
+        lambda port: ['bash', 'tools/dist_test.sh', TOY_CONFIG, ckpt, '2', '--work-dir',
+                      str(tmp_path / 'test'), *options],
+        cwd=REPO_ROOT, timeout=300, env=lambda port: dict(env, PORT=str(port)))
     assert result.returncode == 0, result.stderr[-3000:]
     assert re.search(r'Iter\(test\) \[4/4\].*mIoU', newest_log(str(tmp_path / 'test')))
 
@@ -189,11 +183,11 @@ def test_dist_test_and_pseudo_labels_with_two_processes(toy_voc, tmp_path):
     tool = ['tools/make_pseudo_labels.py', TOY_CONFIG, ckpt, '--no-eval']
     result = run_cli([*tool, '--out-dir', single, *options])
     assert result.returncode == 0, result.stderr[-3000:]
-    result = subprocess.run(
-        [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node', '2',
-         '--master_port', str(free_port()), *tool, '--out-dir', double, '--launcher', 'pytorch',
-         '--crf-workers', '2', *options],
-        cwd=REPO_ROOT, capture_output=True, text=True, timeout=300, env=env)
+    result = run_on_free_port(
+        lambda port: [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node', '2',
+                      '--master_port', str(port), *tool, '--out-dir', double,
+                      '--launcher', 'pytorch', '--crf-workers', '2', *options],
+        cwd=REPO_ROOT, timeout=300, env=env)
     assert result.returncode == 0, result.stderr[-3000:]
     for sub in ('cams', 'labels'):
         names = sorted(os.listdir(osp.join(single, sub)))

@@ -3,8 +3,6 @@ import itertools
 import json
 import os
 import os.path as osp
-import socket
-import subprocess
 import sys
 from collections import Counter
 from unittest.mock import patch
@@ -16,7 +14,7 @@ from mmengine.runner import Runner
 
 from conftest import REPO_ROOT
 from mmsfc.datasets import IBRBatchSampler, SFCVOCDataset
-from mmsfc.testing import TOY_CLASSES
+from mmsfc.testing import TOY_CLASSES, run_on_free_port
 
 
 class LabelOnlyDataset:
@@ -201,12 +199,6 @@ teardown_distributed()
 '''
 
 
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(('127.0.0.1', 0))
-        return sock.getsockname()[1]
-
-
 def test_one_and_two_gloo_processes_see_the_same_steps(toy_voc, tmp_path):
     """torchrun with 1 and 2 CPU processes (gloo): the IBR seed is synced, and per
     step the union of the processes' batches is the one-process batch (the
@@ -218,10 +210,11 @@ def test_one_and_two_gloo_processes_see_the_same_steps(toy_voc, tmp_path):
     names = [osp.basename(dataset.get_data_info(i)['img_path']) for i in range(len(dataset))]
     for nproc in (1, 2):
         out = tmp_path / f'steps_{nproc}.json'
-        result = subprocess.run(
-            [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node', str(nproc),
-             '--master_port', str(free_port()), str(script), toy_voc, str(out)],
-            cwd=REPO_ROOT, capture_output=True, text=True, timeout=300, env=env)
+        result = run_on_free_port(
+            lambda port, nproc=nproc, out=out: [
+                sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node',
+                str(nproc), '--master_port', str(port), str(script), toy_voc, str(out)],
+            cwd=REPO_ROOT, timeout=300, env=env)
         assert result.returncode == 0, result.stderr[-3000:]
         with open(out) as f:
             ranks = json.load(f)
