@@ -112,10 +112,11 @@ class SFCClassifier(BaseModel):
             the trainable ones when the batch is large enough for it to save
             memory (see :class:`BatchNormFolder`); ``freeze_frozen_stages``
             (True), with ``fuse_bn`` on CPUs: the backbone's children without
-            trainable parameters (ResNet-50: ``layer1``, ``layer2``) run as
-            folded copies frozen with TorchScript (oneDNN convolutions with
-            pre-packed weights), built once and kept while their weights
-            are; ``channels_last``
+            trainable parameters (ResNet-50: ``layer1``, ``layer2``) and its
+            chains of frozen leaf children (the stem ``conv1``, ``bn1``,
+            ``relu``, ``maxpool``) run as folded copies frozen with
+            TorchScript (oneDNN convolutions with pre-packed weights), built
+            once and kept while their weights are; ``channels_last``
             (False), the images enter in ``torch.channels_last`` memory format
             (for GPUs; no gain measured on CPUs); ``sparse_side_features``
             (True), as in ``test_cfg`` below (a quarter of the stride-4 side

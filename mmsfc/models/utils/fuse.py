@@ -113,6 +113,69 @@ def find_conv_bn_pairs(module: nn.Module, example: Tensor) -> List[Tuple[str, st
     return pairs
 
 
+def _frozen_leaf(module: nn.Module) -> bool:
+    """A module without submodules and without trainable parameters (e.g. a ReLU)."""
+    return (next(module.children(), None) is None
+            and not any(p.requires_grad for p in module.parameters()))
+
+
+def find_frozen_runs(module: nn.Module, example: Tensor) -> List[List[str]]:
+    """Runs of direct children that can run as one frozen copy, e.g. a ResNet stem.
+
+    A run is two or more direct children of ``module``, in the order they are
+    called on ``example``, each a leaf without trainable parameters called
+    once, each reading the very tensor the one before it returned, with a
+    ``Conv2d`` and a BatchNorm among them (mmseg's ResNet: ``conv1``,
+    ``bn1``, ``relu``, ``maxpool``). Found by running ``module`` with hooks,
+    like :func:`find_conv_bn_pairs`; whether nothing else reads the tensors
+    inside a run is left to the caller to check on the outputs.
+
+    Args:
+        module (nn.Module): E.g. a backbone, BatchNorms frozen.
+        example (Tensor): An input of ``module``, e.g. ``(1, 3, H, W)``.
+
+    Returns:
+        list[list[str]]: The children's names of each run, in calling order.
+    """
+    children = dict(module.named_children())
+    calls: List[Tuple[str, object, object]] = []  # the tensors kept: ids stay unique
+    counts: Dict[str, int] = {}
+
+    def recorder(name: str):
+        def record(mod, args, output):
+            counts[name] = counts.get(name, 0) + 1
+            calls.append((name, args[0] if len(args) == 1 else None, output))
+        return record
+
+    handles = [child.register_forward_hook(recorder(name)) for name, child in children.items()]
+    try:
+        with torch.no_grad(), _float32(example):
+            module(example)
+    finally:
+        for handle in handles:
+            handle.remove()
+    runs: List[List[str]] = []
+    current: List[Tuple[str, object, object]] = []
+
+    def close(run: List[Tuple[str, object, object]]) -> None:
+        members = [children[name] for name, _, _ in run]
+        if (len(members) > 1 and any(_plain_conv(m) for m in members)
+                and any(isinstance(m, _BN) for m in members)):
+            runs.append([name for name, _, _ in run])
+
+    for call in calls:
+        name, inputs, output = call
+        eligible = (counts[name] == 1 and _frozen_leaf(children[name])
+                    and isinstance(inputs, Tensor) and isinstance(output, Tensor))
+        if eligible and current and inputs is current[-1][2]:
+            current.append(call)
+            continue
+        close(current)
+        current = [call] if eligible else []
+    close(current)
+    return runs
+
+
 def _float32(example: Tensor):
     """No autocast: the checks compare in full precision."""
     return torch.autocast(example.device.type, enabled=False)
@@ -355,13 +418,15 @@ def _cpu_autocast_enabled() -> bool:
 
 
 class _FrozenChildRunner(nn.Module):
-    """Stands in for a frozen child while :meth:`BatchNormFolder.folded` runs.
+    """Stands in for a frozen child, or a frozen run, in :meth:`BatchNormFolder.folded`.
 
     Runs the child's folded, TorchScript-frozen copy (from ``cache``) when
     nothing can need a gradient through it (one tensor input that does not
     require one; the child has no trainable parameters) and no autocast is on;
     otherwise the child itself. The copy is built on the first input and kept
     while the child's weights are unchanged (see :class:`FoldedModuleCache`).
+    For a run, ``child`` is an ``nn.Sequential`` of its members, and the
+    other members stand aside (:class:`_RunMember`).
     """
 
     def __init__(self, child: nn.Module, cache: FoldedModuleCache) -> None:
@@ -377,6 +442,13 @@ class _FrozenChildRunner(nn.Module):
             return self.child(*args, **kwargs)
         frozen = self.cache.get(self.child, inputs, freeze=True)
         return self.child(inputs) if frozen is None else frozen(inputs)
+
+
+class _RunMember(nn.Module):
+    """Stands in for a later member of a frozen run: the run's first member did its work."""
+
+    def forward(self, inputs: Tensor) -> Tensor:
+        return inputs
 
 
 class BatchNormFolder:
@@ -407,8 +479,13 @@ class BatchNormFolder:
     folded copy frozen by :func:`freeze_for_inference` (oneDNN convolutions
     with pre-packed weights, the activations in oneDNN's layout inside the
     child), built once and kept across steps while its weights are unchanged;
-    the pairs inside such a child are then not patched. A call whose input
-    requires a gradient, or under autocast, runs the child itself.
+    the pairs inside such a child are then not patched. So does each run of
+    frozen leaf children found by :func:`find_frozen_runs` (the stem ``conv1``,
+    ``bn1``, ``relu``, ``maxpool``): its first member runs the whole run's
+    copy and the others pass their input on; the runs are checked once on the
+    module's outputs, and dropped with a warning if these change. A call whose
+    input requires a gradient, or under autocast, runs the child (the run)
+    itself.
 
     Args:
         trainable_ratio (float, optional): See above. Defaults to 2.
@@ -418,6 +495,8 @@ class BatchNormFolder:
         self._pairs: Optional[List[Tuple[nn.Module, nn.Module]]] = None
         self.trainable_ratio = trainable_ratio
         self._frozen_copies: Dict[str, FoldedModuleCache] = {}
+        self._runs: Optional[List[List[str]]] = None
+        self._run_modules: Dict[str, nn.Sequential] = {}
 
     @contextmanager
     def _patched(self, pairs: List[Tuple[nn.Module, nn.Module]]) -> Iterator[int]:
@@ -490,17 +569,63 @@ class BatchNormFolder:
             return
         if self._pairs is None:
             self._pairs = self._find_pairs(module, example[:1])
-        swapped = {}
-        if freeze_frozen_children and example.device.type == 'cpu':
-            swapped = {name: child for name, child in module.named_children()
-                       if _frozen_child(child)}
-        inside = {m for child in swapped.values() for m in child.modules()}
+        frozen = freeze_frozen_children and example.device.type == 'cpu'
+        if frozen and self._runs is None:
+            self._runs = self._find_runs(module, example[:1])
+        replaced = dict(module.named_children())
         try:
-            for name, child in swapped.items():
-                cache = self._frozen_copies.setdefault(name, FoldedModuleCache())
-                module._modules[name] = _FrozenChildRunner(child, cache)
+            stand_ins = self._frozen_stand_ins(module) if frozen else {}
+            inside = {m for name in stand_ins for m in replaced[name].modules()}
+            module._modules.update(stand_ins)
             with self._patched([pair for pair in self._pairs
                                 if pair[0] not in inside and pair[1] not in inside]) as count:
                 yield count
         finally:
-            module._modules.update(swapped)
+            module._modules.update(replaced)
+
+    def _frozen_stand_ins(self, module: nn.Module) -> Dict[str, nn.Module]:
+        """What replaces the frozen children and the members of the frozen runs."""
+        stand_ins = self._run_stand_ins(module, self._runs)
+        for name, child in module.named_children():
+            if _frozen_child(child):
+                cache = self._frozen_copies.setdefault(name, FoldedModuleCache())
+                stand_ins[name] = _FrozenChildRunner(child, cache)
+        return stand_ins
+
+    def _run_stand_ins(self, module: nn.Module, runs: List[List[str]]) -> Dict[str, nn.Module]:
+        stand_ins: Dict[str, nn.Module] = {}
+        for run in runs:
+            first = run[0]
+            if first not in self._run_modules:
+                self._run_modules[first] = nn.Sequential(
+                    *(module.get_submodule(name) for name in run))
+            cache = self._frozen_copies.setdefault(first, FoldedModuleCache())
+            stand_ins[first] = _FrozenChildRunner(self._run_modules[first], cache)
+            stand_ins.update((name, _RunMember()) for name in run[1:])
+        return stand_ins
+
+    def _find_runs(self, module: nn.Module, example: Tensor) -> List[List[str]]:
+        """:func:`find_frozen_runs`, kept only if running them as copies leaves the outputs."""
+        runs = find_frozen_runs(module, example)
+        if not runs:
+            return []
+        replaced = dict(module.named_children())
+        try:
+            with torch.no_grad(), _float32(example):
+                reference = _flat_tensors(module(example))
+                module._modules.update(self._run_stand_ins(module, runs))
+                outputs = _flat_tensors(module(example))
+        finally:
+            module._modules.update(replaced)
+        if len(outputs) != len(reference) or any(
+                ref.shape != out.shape
+                or (ref - out).abs().max().item() > 1e-3 * ref.abs().max().item() + 1e-6
+                for ref, out in zip(reference, outputs)):
+            warnings.warn(f'Frozen runs {runs} of {type(module).__name__} are not run as copies: '
+                          'the outputs changed (a tensor inside a run is read elsewhere)',
+                          stacklevel=3)
+            for run in runs:
+                self._run_modules.pop(run[0], None)
+                self._frozen_copies.pop(run[0], None)
+            return []
+        return runs

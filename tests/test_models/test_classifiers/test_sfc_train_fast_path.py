@@ -39,9 +39,14 @@ def test_training_fast_path_equals_plain_path(tiny_model):
         losses, grads = losses_and_grads(tiny_model, inputs, samples, fuse_bn=True,
                                          freeze_frozen_stages=freeze,
                                          channels_last=channels_last, sparse_side_features=True)
-        # layer1 and layer2 (no trainable parameters) got frozen copies, nothing else
+        # the stem (run from conv1), layer1 and layer2 (no trainable parameters) got
+        # frozen copies, nothing else
         assert sorted(tiny_model._bn_folder._frozen_copies) == (
-            ['layer1', 'layer2'] if freeze else [])
+            ['conv1', 'layer1', 'layer2'] if freeze else [])
+        if freeze:
+            assert tiny_model._bn_folder._runs == [['conv1', 'bn1', 'relu', 'maxpool']]
+            assert all(copy._module is not None
+                       for copy in tiny_model._bn_folder._frozen_copies.values())
         assert losses.keys() == plain_losses.keys()
         for name, value in losses.items():
             torch.testing.assert_close(value, plain_losses[name], atol=1e-5, rtol=1e-5)

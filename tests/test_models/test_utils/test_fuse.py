@@ -8,6 +8,7 @@ from mmsfc.models.utils.fuse import (
     FoldedModuleCache,
     batch_norms_frozen,
     find_conv_bn_pairs,
+    find_frozen_runs,
     fold_batch_norms,
     freeze_for_inference,
 )
@@ -248,3 +249,93 @@ def test_batch_norm_folder_runs_frozen_children_as_their_frozen_copies():
     frozen[3].weight.requires_grad_(True)
     with folder.folded(model, x, freeze_frozen_children=True):
         assert model[0] is frozen
+
+
+class Stemmed(nn.Module):
+    """A frozen stem (conv, BN, ReLU, max-pool as separate children) and a trainable head."""
+
+    def __init__(self, stem_read_elsewhere=False, shared_relu=False):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 6, 3, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(6)
+        self.relu = nn.ReLU(inplace=True)
+        self.maxpool = nn.MaxPool2d(3, 2, 1)
+        self.head = nn.Conv2d(6, 4, 3, padding=1)
+        self.stem_read_elsewhere, self.shared_relu = stem_read_elsewhere, shared_relu
+        for module in (self.conv1, self.bn1):
+            module.requires_grad_(False)
+
+    def forward(self, x):
+        activated = self.relu(self.bn1(self.conv1(x)))
+        out = self.head(self.maxpool(activated))
+        if self.shared_relu:
+            out = self.relu(out)
+        if self.stem_read_elsewhere:
+            out = out + activated.mean()
+        return out
+
+
+def stemmed(**kwargs):
+    torch.manual_seed(5)
+    model = Stemmed(**kwargs)
+    randomize_batch_norms(model)
+    return model.eval()
+
+
+def test_frozen_runs_are_the_chained_frozen_leaves():
+    x = torch.randn(1, 3, 12, 10)
+    assert find_frozen_runs(stemmed(), x) == [['conv1', 'bn1', 'relu', 'maxpool']]
+    # a child called twice is no member; a conv alone is no run
+    assert find_frozen_runs(stemmed(shared_relu=True), x) == [['conv1', 'bn1']]
+    model = stemmed()
+    model.bn1.weight.requires_grad_(True)
+    assert find_frozen_runs(model, x) == []
+
+
+def test_batch_norm_folder_runs_a_frozen_run_as_one_frozen_copy():
+    model = stemmed()
+    x = torch.randn(2, 3, 12, 10)
+    expected = model(x)
+    expected.square().sum().backward()
+    grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.requires_grad}
+    model.zero_grad()
+    folder = BatchNormFolder(trainable_ratio=None)
+    children = dict(model.named_children())
+    builds = []
+    for inputs in (x, torch.randn(2, 3, 9, 15)):  # built once, for any input size
+        with folder.folded(model, inputs, freeze_frozen_children=True) as patched:
+            assert patched == 0  # the frozen pair is in the run
+            assert [type(m).__name__ for m in model.children()] == [
+                '_FrozenChildRunner', '_RunMember', '_RunMember', '_RunMember', 'Conv2d']
+            out = model(inputs)
+        assert dict(model.named_children()) == children  # restored
+        builds.append(folder._frozen_copies['conv1']._module)
+        torch.testing.assert_close(out, model(inputs), atol=1e-5, rtol=1e-5)
+    assert folder._runs == [['conv1', 'bn1', 'relu', 'maxpool']]
+    assert isinstance(builds[0], torch.jit.ScriptModule) and builds[0] is builds[1]
+    with folder.folded(model, x, freeze_frozen_children=True):
+        model(x).square().sum().backward()
+    for name, grad in grads.items():
+        torch.testing.assert_close(dict(model.named_parameters())[name].grad, grad,
+                                   atol=1e-5, rtol=1e-5)
+    # an input that needs a gradient runs the members themselves
+    x_grad = x.clone().requires_grad_()
+    model(x_grad).sum().backward()
+    expected_input_grad = x_grad.grad.clone()
+    x_grad.grad = None
+    with folder.folded(model, x, freeze_frozen_children=True):
+        model(x_grad).sum().backward()
+    torch.testing.assert_close(x_grad.grad, expected_input_grad, atol=1e-5, rtol=1e-5)
+
+
+def test_a_run_whose_inside_is_read_elsewhere_is_not_run_as_a_copy():
+    model = stemmed(stem_read_elsewhere=True)
+    x = torch.randn(2, 3, 12, 10)
+    assert find_frozen_runs(model, x[:1]) == [['conv1', 'bn1', 'relu', 'maxpool']]
+    folder = BatchNormFolder(trainable_ratio=None)
+    with pytest.warns(UserWarning, match='not run as copies'):
+        with folder.folded(model, x, freeze_frozen_children=True) as patched:
+            assert patched == 1  # conv1 / bn1 folded in place instead
+            out = model(x)
+    assert folder._runs == [] and folder._frozen_copies == {}
+    torch.testing.assert_close(out, model(x), atol=1e-5, rtol=1e-5)
