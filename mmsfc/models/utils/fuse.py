@@ -96,12 +96,7 @@ def find_conv_bn_pairs(module: nn.Module, example: Tensor) -> List[Tuple[str, st
             handles.append(mod.register_forward_hook(conv_hook))
         elif isinstance(mod, _BN):
             handles.append(mod.register_forward_pre_hook(bn_hook))
-    try:
-        with torch.no_grad(), _float32(example):
-            module(example)
-    finally:
-        for handle in handles:
-            handle.remove()
+    _run_hooked(module, example, handles)
     pairs = []
     for bn_name, tensor in bn_inputs.items():
         source = conv_outputs.get(id(tensor))
@@ -147,13 +142,8 @@ def find_frozen_runs(module: nn.Module, example: Tensor) -> List[List[str]]:
             calls.append((name, args[0] if len(args) == 1 else None, output))
         return record
 
-    handles = [child.register_forward_hook(recorder(name)) for name, child in children.items()]
-    try:
-        with torch.no_grad(), _float32(example):
-            module(example)
-    finally:
-        for handle in handles:
-            handle.remove()
+    _run_hooked(module, example,
+                [child.register_forward_hook(recorder(name)) for name, child in children.items()])
     runs: List[List[str]] = []
     current: List[Tuple[str, object, object]] = []
 
@@ -174,6 +164,16 @@ def find_frozen_runs(module: nn.Module, example: Tensor) -> List[List[str]]:
         current = [call] if eligible else []
     close(current)
     return runs
+
+
+def _run_hooked(module: nn.Module, example: Tensor, handles: list) -> None:
+    """Run ``module`` once on ``example`` (no gradients, float32), then remove the hooks."""
+    try:
+        with torch.no_grad(), _float32(example):
+            module(example)
+    finally:
+        for handle in handles:
+            handle.remove()
 
 
 def _float32(example: Tensor):
@@ -232,6 +232,14 @@ def fold_batch_norms(module: nn.Module, example: Tensor, rtol: float = 1e-3,
     return fused
 
 
+def _same_outputs(reference: List[Tensor], outputs: List[Tensor], rtol: float = 1e-3) -> bool:
+    """Same shapes, and each output within ``rtol`` of its reference's largest magnitude."""
+    return len(reference) == len(outputs) and all(
+        ref.shape == out.shape
+        and (ref - out).abs().max().item() <= rtol * ref.abs().max().item() + 1e-6
+        for ref, out in zip(reference, outputs))
+
+
 def _check_same_outputs(module: nn.Module, other: nn.Module, example: Tensor, rtol: float,
                         message: str) -> None:
     """Raise ``RuntimeError(message)`` unless both give the same outputs on ``example``."""
@@ -240,10 +248,8 @@ def _check_same_outputs(module: nn.Module, other: nn.Module, example: Tensor, rt
         outputs = _flat_tensors(other(example))
     if len(reference) != len(outputs):
         raise RuntimeError(message + ' (a different output structure)')
-    for ref, out in zip(reference, outputs):
-        bound = rtol * ref.abs().max().item() + 1e-6
-        if ref.shape != out.shape or (ref - out).abs().max().item() > bound:
-            raise RuntimeError(message)
+    if not _same_outputs(reference, outputs, rtol):
+        raise RuntimeError(message)
 
 
 def freeze_for_inference(module: nn.Module, example: Tensor, rtol: float = 1e-3) -> nn.Module:
@@ -541,12 +547,11 @@ class BatchNormFolder:
                     outputs = _flat_tensors(module(example))
         finally:
             self.trainable_ratio = ratio
-        for ref, out in zip(reference, outputs):
-            if (ref - out).abs().max().item() > 1e-3 * ref.abs().max().item() + 1e-6:
-                warnings.warn(f'BatchNorm folding disabled for {type(module).__name__}: the '
-                              'module uses a conv output other than through its BatchNorm',
-                              stacklevel=3)
-                return []
+        if not _same_outputs(reference, outputs):
+            warnings.warn(f'BatchNorm folding disabled for {type(module).__name__}: the '
+                          'module uses a conv output other than through its BatchNorm',
+                          stacklevel=3)
+            return []
         return pairs
 
     @contextmanager
@@ -617,10 +622,7 @@ class BatchNormFolder:
                 outputs = _flat_tensors(module(example))
         finally:
             module._modules.update(replaced)
-        if len(outputs) != len(reference) or any(
-                ref.shape != out.shape
-                or (ref - out).abs().max().item() > 1e-3 * ref.abs().max().item() + 1e-6
-                for ref, out in zip(reference, outputs)):
+        if not _same_outputs(reference, outputs):
             warnings.warn(f'Frozen runs {runs} of {type(module).__name__} are not run as copies: '
                           'the outputs changed (a tensor inside a run is read elsewhere)',
                           stacklevel=3)

@@ -205,6 +205,24 @@ def test_nothing_folded_or_traced_without_batch_norms():
         assert all('forward' not in m.__dict__ for m in module.modules())
 
 
+def assert_same_gradients_when_folded(model, folder, x, grads, tol):
+    """Inside ``folder.folded`` (frozen copies): the parameter gradients ``grads`` of
+    ``model(x).square().sum()``; and an input that needs a gradient runs the frozen
+    part itself, so its gradient is that of the plain model."""
+    with folder.folded(model, x, freeze_frozen_children=True):
+        model(x).square().sum().backward()
+    for name, grad in grads.items():
+        torch.testing.assert_close(dict(model.named_parameters())[name].grad, grad,
+                                   atol=tol, rtol=tol)
+    x_grad = x.clone().requires_grad_()
+    model(x_grad).sum().backward()
+    expected_input_grad = x_grad.grad.clone()
+    x_grad.grad = None
+    with folder.folded(model, x, freeze_frozen_children=True):
+        model(x_grad).sum().backward()
+    torch.testing.assert_close(x_grad.grad, expected_input_grad, atol=1e-5, rtol=1e-5)
+
+
 def test_batch_norm_folder_runs_frozen_children_as_their_frozen_copies():
     torch.manual_seed(3)
     frozen = nn.Sequential(nn.Conv2d(3, 6, 3, padding=1), nn.BatchNorm2d(6), nn.ReLU(),
@@ -231,20 +249,7 @@ def test_batch_norm_folder_runs_frozen_children_as_their_frozen_copies():
         reference = model(inputs)
         torch.testing.assert_close(out, reference, atol=1e-5, rtol=1e-5)
     assert isinstance(builds[0], torch.jit.ScriptModule) and builds[0] is builds[1]
-    with folder.folded(model, x, freeze_frozen_children=True):
-        out = model(x)
-    out.square().sum().backward()
-    for name, grad in grads.items():
-        torch.testing.assert_close(dict(model.named_parameters())[name].grad, grad,
-                                   atol=1e-4, rtol=1e-4)
-    # an input that needs a gradient runs the child itself: the gradient reaches it
-    x_grad = x.clone().requires_grad_()
-    model(x_grad).sum().backward()
-    expected_input_grad = x_grad.grad.clone()
-    x_grad.grad = None
-    with folder.folded(model, x, freeze_frozen_children=True):
-        model(x_grad).sum().backward()
-    torch.testing.assert_close(x_grad.grad, expected_input_grad, atol=1e-5, rtol=1e-5)
+    assert_same_gradients_when_folded(model, folder, x, grads, tol=1e-4)
     # a child with a trainable parameter is not frozen
     frozen[3].weight.requires_grad_(True)
     with folder.folded(model, x, freeze_frozen_children=True):
@@ -313,19 +318,7 @@ def test_batch_norm_folder_runs_a_frozen_run_as_one_frozen_copy():
         torch.testing.assert_close(out, model(inputs), atol=1e-5, rtol=1e-5)
     assert folder._runs == [['conv1', 'bn1', 'relu', 'maxpool']]
     assert isinstance(builds[0], torch.jit.ScriptModule) and builds[0] is builds[1]
-    with folder.folded(model, x, freeze_frozen_children=True):
-        model(x).square().sum().backward()
-    for name, grad in grads.items():
-        torch.testing.assert_close(dict(model.named_parameters())[name].grad, grad,
-                                   atol=1e-5, rtol=1e-5)
-    # an input that needs a gradient runs the members themselves
-    x_grad = x.clone().requires_grad_()
-    model(x_grad).sum().backward()
-    expected_input_grad = x_grad.grad.clone()
-    x_grad.grad = None
-    with folder.folded(model, x, freeze_frozen_children=True):
-        model(x_grad).sum().backward()
-    torch.testing.assert_close(x_grad.grad, expected_input_grad, atol=1e-5, rtol=1e-5)
+    assert_same_gradients_when_folded(model, folder, x, grads, tol=1e-5)
 
 
 def test_a_run_whose_inside_is_read_elsewhere_is_not_run_as_a_copy():
