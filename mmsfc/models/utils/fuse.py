@@ -604,6 +604,8 @@ class BatchNormFolder:
             if first not in self._run_modules:
                 self._run_modules[first] = nn.Sequential(
                     *(module.get_submodule(name) for name in run))
+            if not all(_frozen_leaf(member) for member in self._run_modules[first]):
+                continue  # a member was made trainable since: the run runs as it is
             cache = self._frozen_copies.setdefault(first, FoldedModuleCache())
             stand_ins[first] = _FrozenChildRunner(self._run_modules[first], cache)
             stand_ins.update((name, _RunMember()) for name in run[1:])

@@ -319,6 +319,13 @@ def test_batch_norm_folder_runs_a_frozen_run_as_one_frozen_copy():
     assert folder._runs == [['conv1', 'bn1', 'relu', 'maxpool']]
     assert isinstance(builds[0], torch.jit.ScriptModule) and builds[0] is builds[1]
     assert_same_gradients_when_folded(model, folder, x, grads, tol=1e-5)
+    # a member made trainable later: the run runs as it is, and the member gets its gradient
+    model.conv1.weight.requires_grad_(True)
+    model.zero_grad()
+    with folder.folded(model, x, freeze_frozen_children=True):
+        assert model.conv1 is children['conv1'] and model.bn1 is children['bn1']
+        model(x).sum().backward()
+    assert model.conv1.weight.grad is not None and model.conv1.weight.grad.abs().sum() > 0
 
 
 def test_a_run_whose_inside_is_read_elsewhere_is_not_run_as_a_copy():
