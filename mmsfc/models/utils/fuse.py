@@ -109,8 +109,12 @@ def find_conv_bn_pairs(module: nn.Module, example: Tensor) -> List[Tuple[str, st
 
 
 def _frozen_leaf(module: nn.Module) -> bool:
-    """A module without submodules and without trainable parameters (e.g. a ReLU)."""
+    """A module without submodules and without trainable parameters (e.g. a ReLU).
+
+    Not a dropout: a frozen copy runs in eval mode.
+    """
     return (next(module.children(), None) is None
+            and not isinstance(module, nn.modules.dropout._DropoutNd)
             and not any(p.requires_grad for p in module.parameters()))
 
 

@@ -259,11 +259,12 @@ def test_batch_norm_folder_runs_frozen_children_as_their_frozen_copies():
 class Stemmed(nn.Module):
     """A frozen stem (conv, BN, ReLU, max-pool as separate children) and a trainable head."""
 
-    def __init__(self, stem_read_elsewhere=False, shared_relu=False):
+    def __init__(self, stem_read_elsewhere=False, shared_relu=False, dropout=False):
         super().__init__()
         self.conv1 = nn.Conv2d(3, 6, 3, padding=1, bias=False)
         self.bn1 = nn.BatchNorm2d(6)
         self.relu = nn.ReLU(inplace=True)
+        self.drop = nn.Dropout(0.5) if dropout else nn.Identity()
         self.maxpool = nn.MaxPool2d(3, 2, 1)
         self.head = nn.Conv2d(6, 4, 3, padding=1)
         self.stem_read_elsewhere, self.shared_relu = stem_read_elsewhere, shared_relu
@@ -271,7 +272,7 @@ class Stemmed(nn.Module):
             module.requires_grad_(False)
 
     def forward(self, x):
-        activated = self.relu(self.bn1(self.conv1(x)))
+        activated = self.drop(self.relu(self.bn1(self.conv1(x))))
         out = self.head(self.maxpool(activated))
         if self.shared_relu:
             out = self.relu(out)
@@ -289,7 +290,9 @@ def stemmed(**kwargs):
 
 def test_frozen_runs_are_the_chained_frozen_leaves():
     x = torch.randn(1, 3, 12, 10)
-    assert find_frozen_runs(stemmed(), x) == [['conv1', 'bn1', 'relu', 'maxpool']]
+    assert find_frozen_runs(stemmed(), x) == [['conv1', 'bn1', 'relu', 'drop', 'maxpool']]
+    # a dropout (random in training, gone in a frozen copy) ends a run
+    assert find_frozen_runs(stemmed(dropout=True), x) == [['conv1', 'bn1', 'relu']]
     # a child called twice is no member; a conv alone is no run
     assert find_frozen_runs(stemmed(shared_relu=True), x) == [['conv1', 'bn1']]
     model = stemmed()
@@ -311,12 +314,13 @@ def test_batch_norm_folder_runs_a_frozen_run_as_one_frozen_copy():
         with folder.folded(model, inputs, freeze_frozen_children=True) as patched:
             assert patched == 0  # the frozen pair is in the run
             assert [type(m).__name__ for m in model.children()] == [
-                '_FrozenChildRunner', '_RunMember', '_RunMember', '_RunMember', 'Conv2d']
+                '_FrozenChildRunner', '_RunMember', '_RunMember', '_RunMember', '_RunMember',
+                'Conv2d']
             out = model(inputs)
         assert dict(model.named_children()) == children  # restored
         builds.append(folder._frozen_copies['conv1']._module)
         torch.testing.assert_close(out, model(inputs), atol=1e-5, rtol=1e-5)
-    assert folder._runs == [['conv1', 'bn1', 'relu', 'maxpool']]
+    assert folder._runs == [['conv1', 'bn1', 'relu', 'drop', 'maxpool']]
     assert isinstance(builds[0], torch.jit.ScriptModule) and builds[0] is builds[1]
     assert_same_gradients_when_folded(model, folder, x, grads, tol=1e-5)
     # a member made trainable later: the run runs as it is, and the member gets its gradient
@@ -331,7 +335,7 @@ def test_batch_norm_folder_runs_a_frozen_run_as_one_frozen_copy():
 def test_a_run_whose_inside_is_read_elsewhere_is_not_run_as_a_copy():
     model = stemmed(stem_read_elsewhere=True)
     x = torch.randn(2, 3, 12, 10)
-    assert find_frozen_runs(model, x[:1]) == [['conv1', 'bn1', 'relu', 'maxpool']]
+    assert find_frozen_runs(model, x[:1]) == [['conv1', 'bn1', 'relu', 'drop', 'maxpool']]
     folder = BatchNormFolder(trainable_ratio=None)
     with pytest.warns(UserWarning, match='not run as copies'):
         with folder.folded(model, x, freeze_frozen_children=True) as patched:
