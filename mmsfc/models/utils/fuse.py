@@ -152,9 +152,7 @@ def find_frozen_runs(module: nn.Module, example: Tensor) -> List[List[str]]:
     current: List[Tuple[str, object, object]] = []
 
     def close(run: List[Tuple[str, object, object]]) -> None:
-        members = [children[name] for name, _, _ in run]
-        if (len(members) > 1 and any(_plain_conv(m) for m in members)
-                and any(isinstance(m, _BN) for m in members)):
+        if len(run) > 1 and _has_conv_and_bn([children[name] for name, _, _ in run]):
             runs.append([name for name, _, _ in run])
 
     for call in calls:
@@ -404,9 +402,10 @@ class _TrainablePair:
         return inputs if self.folded else type(self.bn).forward(self.bn, inputs)
 
 
-def _contains_conv_bn_pair_candidates(module: nn.Module) -> bool:
-    return (any(_plain_conv(m) for m in module.modules())
-            and any(isinstance(m, _BN) for m in module.modules()))
+def _has_conv_and_bn(modules: List[nn.Module]) -> bool:
+    """Whether ``modules`` hold a plain conv and a BatchNorm (pairs to fold)."""
+    return (any(_plain_conv(m) for m in modules)
+            and any(isinstance(m, _BN) for m in modules))
 
 
 def _frozen_child(child: nn.Module) -> bool:
@@ -417,7 +416,7 @@ def _frozen_child(child: nn.Module) -> bool:
     """
     params = list(child.parameters())
     return (bool(params) and not any(p.requires_grad for p in params)
-            and _contains_conv_bn_pair_candidates(child))
+            and _has_conv_and_bn(list(child.modules())))
 
 
 def _cpu_autocast_enabled() -> bool:
@@ -452,6 +451,17 @@ class _FrozenChildRunner(nn.Module):
             return self.child(*args, **kwargs)
         frozen = self.cache.get(self.child, inputs, freeze=True)
         return self.child(inputs) if frozen is None else frozen(inputs)
+
+
+@contextmanager
+def _children_replaced(module: nn.Module, stand_ins: Dict[str, nn.Module]) -> Iterator[None]:
+    """Context in which the named direct children of ``module`` are ``stand_ins``."""
+    replaced = {name: module._modules[name] for name in stand_ins}
+    module._modules.update(stand_ins)
+    try:
+        yield
+    finally:
+        module._modules.update(replaced)
 
 
 class _RunMember(nn.Module):
@@ -506,7 +516,6 @@ class BatchNormFolder:
         self.trainable_ratio = trainable_ratio
         self._frozen_copies: Dict[str, FoldedModuleCache] = {}
         self._runs: Optional[List[List[str]]] = None
-        self._run_modules: Dict[str, nn.Sequential] = {}
 
     @contextmanager
     def _patched(self, pairs: List[Tuple[nn.Module, nn.Module]]) -> Iterator[int]:
@@ -581,16 +590,12 @@ class BatchNormFolder:
         frozen = freeze_frozen_children and example.device.type == 'cpu'
         if frozen and self._runs is None:
             self._runs = self._find_runs(module, example[:1])
-        replaced = dict(module.named_children())
-        try:
-            stand_ins = self._frozen_stand_ins(module) if frozen else {}
-            inside = {m for name in stand_ins for m in replaced[name].modules()}
-            module._modules.update(stand_ins)
-            with self._patched([pair for pair in self._pairs
-                                if pair[0] not in inside and pair[1] not in inside]) as count:
-                yield count
-        finally:
-            module._modules.update(replaced)
+        stand_ins = self._frozen_stand_ins(module) if frozen else {}
+        inside = {m for name in stand_ins for m in module.get_submodule(name).modules()}
+        with _children_replaced(module, stand_ins), self._patched(
+                [pair for pair in self._pairs
+                 if pair[0] not in inside and pair[1] not in inside]) as count:
+            yield count
 
     def _frozen_stand_ins(self, module: nn.Module) -> Dict[str, nn.Module]:
         """What replaces the frozen children and the members of the frozen runs."""
@@ -604,14 +609,12 @@ class BatchNormFolder:
     def _run_stand_ins(self, module: nn.Module, runs: List[List[str]]) -> Dict[str, nn.Module]:
         stand_ins: Dict[str, nn.Module] = {}
         for run in runs:
-            first = run[0]
-            if first not in self._run_modules:
-                self._run_modules[first] = nn.Sequential(
-                    *(module.get_submodule(name) for name in run))
-            if not all(_frozen_leaf(member) for member in self._run_modules[first]):
+            members = nn.Sequential(*(module.get_submodule(name) for name in run))
+            if not all(_frozen_leaf(member) for member in members):
                 continue  # a member was made trainable since: the run runs as it is
-            cache = self._frozen_copies.setdefault(first, FoldedModuleCache())
-            stand_ins[first] = _FrozenChildRunner(self._run_modules[first], cache)
+            # (the cache keys the copy on the members' weights, not on this Sequential)
+            cache = self._frozen_copies.setdefault(run[0], FoldedModuleCache())
+            stand_ins[run[0]] = _FrozenChildRunner(members, cache)
             stand_ins.update((name, _RunMember()) for name in run[1:])
         return stand_ins
 
@@ -620,20 +623,15 @@ class BatchNormFolder:
         runs = find_frozen_runs(module, example)
         if not runs:
             return []
-        replaced = dict(module.named_children())
-        try:
-            with torch.no_grad(), _float32(example):
-                reference = _flat_tensors(module(example))
-                module._modules.update(self._run_stand_ins(module, runs))
+        with torch.no_grad(), _float32(example):
+            reference = _flat_tensors(module(example))
+            with _children_replaced(module, self._run_stand_ins(module, runs)):
                 outputs = _flat_tensors(module(example))
-        finally:
-            module._modules.update(replaced)
         if not _same_outputs(reference, outputs):
             warnings.warn(f'Frozen runs {runs} of {type(module).__name__} are not run as copies: '
                           'the outputs changed (a tensor inside a run is read elsewhere)',
                           stacklevel=3)
             for run in runs:
-                self._run_modules.pop(run[0], None)
                 self._frozen_copies.pop(run[0], None)
             return []
         return runs
