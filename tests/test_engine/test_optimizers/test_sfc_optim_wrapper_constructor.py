@@ -69,16 +69,44 @@ def train_steps(model, wrapper_cfg, batches):
     return optim_wrapper, dict(model.named_parameters())
 
 
-def test_fused_sgd_of_the_schedule_makes_the_plain_update(tiny_model):
+def tiny_batches(model, num):
+    """``num`` batches of 2 random images for ``model`` (its class counts set)."""
     from mmseg.structures import SegDataSample
+    model.loss_msdw.n_ibr, model.loss_msdw.n_iter = 1, 1
+    model.loss_msdw.set_class_counts([3.0, 1.0, 2.0, 5.0])
+    labels = np.array([[1., 0., 1., 0.], [0., 1., 0., 0.]], dtype=np.float32)
+    return [(torch.randn(2, 3, 64, 64),
+             [SegDataSample(metainfo=dict(cls_label=label)) for label in labels])
+            for _ in range(num)]
+
+
+def assert_same_update(params, reference, start):
+    """Trainable ``params`` equal ``reference`` (to 1e-5), which moved from ``start``."""
+    moved = 0
+    for name, param in reference.items():
+        if not param.requires_grad:
+            continue
+        moved += not torch.equal(param, start[name])
+        torch.testing.assert_close(params[name], param, rtol=1e-5, atol=1e-6, msg=name)
+    assert moved > 10  # the steps did update the trainable parameters
+
+
+def refuse_fused_sgd(monkeypatch):
+    """Make ``torch.optim.SGD`` refuse ``fused=True`` as torch < 2.3 / 2.4 does on CPUs."""
+    original = torch.optim.SGD.__init__
+
+    def old_torch_sgd(self, params, *args, fused=None, **kwargs):
+        if fused:
+            raise RuntimeError('`fused=True` requires all the params to be floating point '
+                               'Tensors of supported devices')
+        original(self, params, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.SGD, '__init__', old_torch_sgd)
+
+
+def test_fused_sgd_of_the_schedule_makes_the_plain_update(tiny_model):
     torch.manual_seed(1)
-    tiny_model.loss_msdw.n_ibr, tiny_model.loss_msdw.n_iter = 1, 1
-    tiny_model.loss_msdw.set_class_counts([3.0, 1.0, 2.0, 5.0])
-    batches = []
-    for _ in range(3):
-        labels = np.array([[1., 0., 1., 0.], [0., 1., 0., 0.]], dtype=np.float32)
-        samples = [SegDataSample(metainfo=dict(cls_label=label)) for label in labels]
-        batches.append((torch.randn(2, 3, 64, 64), samples))
+    batches = tiny_batches(tiny_model, 3)
     fused_cfg = sfc_schedule_wrapper_cfg()
     assert fused_cfg.optimizer.fused is True
     plain_cfg = copy.deepcopy(fused_cfg)
@@ -87,26 +115,11 @@ def test_fused_sgd_of_the_schedule_makes_the_plain_update(tiny_model):
     plain_wrapper, plain = train_steps(tiny_model, plain_cfg, batches)
     assert all(group['fused'] for group in fused_wrapper.optimizer.param_groups)
     assert not any(group['fused'] for group in plain_wrapper.optimizer.param_groups)
-    moved = 0
-    for name, param in plain.items():
-        if not param.requires_grad:
-            continue
-        start = dict(tiny_model.named_parameters())[name]
-        moved += not torch.equal(param, start)
-        torch.testing.assert_close(fused[name], param, rtol=1e-5, atol=1e-6, msg=name)
-    assert moved > 10  # the steps did update the trainable parameters
+    assert_same_update(fused, plain, dict(tiny_model.named_parameters()))
 
 
 def test_fused_optimiser_falls_back_where_torch_refuses_it(tiny_model, monkeypatch):
-    original = torch.optim.SGD.__init__
-
-    def old_torch_sgd(self, params, *args, fused=None, **kwargs):
-        if fused:  # as torch < 2.3 / 2.4 on CPU answers
-            raise RuntimeError('`fused=True` requires all the params to be floating point '
-                               'Tensors of supported devices')
-        original(self, params, *args, **kwargs)
-
-    monkeypatch.setattr(torch.optim.SGD, '__init__', old_torch_sgd)
+    refuse_fused_sgd(monkeypatch)
     logger = MMLogger.get_current_instance()
     handler = Records()
     logger.addHandler(handler)
@@ -129,19 +142,9 @@ def test_fused_optimiser_falls_back_where_torch_refuses_it(tiny_model, monkeypat
         build_optim_wrapper(tiny_model, cfg)
 
 
-def tiny_batches(num):
-    from mmseg.structures import SegDataSample
-    labels = np.array([[1., 0., 1., 0.], [0., 1., 0., 0.]], dtype=np.float32)
-    return [(torch.randn(2, 3, 64, 64),
-             [SegDataSample(metainfo=dict(cls_label=label)) for label in labels])
-            for _ in range(num)]
-
-
 def test_resume_keeps_the_built_implementation(tiny_model, monkeypatch):
     torch.manual_seed(2)
-    tiny_model.loss_msdw.n_ibr, tiny_model.loss_msdw.n_iter = 1, 1
-    tiny_model.loss_msdw.set_class_counts([3.0, 1.0, 2.0, 5.0])
-    first, second = tiny_batches(2), tiny_batches(1)
+    first, second = tiny_batches(tiny_model, 2), tiny_batches(tiny_model, 1)
     plain_cfg = sfc_schedule_wrapper_cfg()
     plain_cfg.optimizer.pop('fused')
     # a checkpoint written by an unfused run, with a decayed lr
@@ -169,23 +172,11 @@ def test_resume_keeps_the_built_implementation(tiny_model, monkeypatch):
     for model, wrapper in ((resumed, fused_wrapper), (continued, plain_again)):
         for inputs, samples in second:
             wrapper.update_params(sum(model.loss(inputs, samples).values()))
-    moved = 0
-    for (name, a), b in zip(resumed.named_parameters(), continued.parameters()):
-        if a.requires_grad:
-            moved += not torch.equal(a, dict(tiny_model.named_parameters())[name])
-            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6, msg=name)
-    assert moved > 10
+    assert_same_update(dict(resumed.named_parameters()), dict(continued.named_parameters()),
+                       dict(tiny_model.named_parameters()))
 
     # a fused checkpoint where torch has no fused SGD: resumed unfused, and it steps
-    original = torch.optim.SGD.__init__
-
-    def old_torch_sgd(self, params, *args, fused=None, **kwargs):
-        if fused:
-            raise RuntimeError('`fused=True` requires all the params to be floating point '
-                               'Tensors of supported devices')
-        original(self, params, *args, **kwargs)
-
-    monkeypatch.setattr(torch.optim.SGD, '__init__', old_torch_sgd)
+    refuse_fused_sgd(monkeypatch)
     fallback = build_optim_wrapper(continued, sfc_schedule_wrapper_cfg())
     fallback.load_state_dict(copy.deepcopy(fused_wrapper.state_dict()))
     assert not any(group['fused'] for group in fallback.optimizer.param_groups)

@@ -205,6 +205,14 @@ def test_nothing_folded_or_traced_without_batch_norms():
         assert all('forward' not in m.__dict__ for m in module.modules())
 
 
+def plain_gradients(model, x):
+    """The parameter gradients of ``model(x).square().sum()``, the model's own cleared."""
+    model(x).square().sum().backward()
+    grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.requires_grad}
+    model.zero_grad()
+    return grads
+
+
 def assert_same_gradients_when_folded(model, folder, x, grads, tol):
     """Inside ``folder.folded`` (frozen copies): the parameter gradients ``grads`` of
     ``model(x).square().sum()``; and an input that needs a gradient runs the frozen
@@ -232,10 +240,7 @@ def test_batch_norm_folder_runs_frozen_children_as_their_frozen_copies():
     model.eval()
     frozen.requires_grad_(False)
     x = torch.randn(2, 3, 12, 10)
-    expected = model(x)
-    expected.square().sum().backward()
-    grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.requires_grad}
-    model.zero_grad()
+    grads = plain_gradients(model, x)
     folder = BatchNormFolder(trainable_ratio=None)
     builds = []
     for size in ((12, 10), (8, 14)):  # the copy is built once, for any input size
@@ -303,10 +308,7 @@ def test_frozen_runs_are_the_chained_frozen_leaves():
 def test_batch_norm_folder_runs_a_frozen_run_as_one_frozen_copy():
     model = stemmed()
     x = torch.randn(2, 3, 12, 10)
-    expected = model(x)
-    expected.square().sum().backward()
-    grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.requires_grad}
-    model.zero_grad()
+    grads = plain_gradients(model, x)
     folder = BatchNormFolder(trainable_ratio=None)
     children = dict(model.named_children())
     builds = []
