@@ -290,8 +290,6 @@ def run_check(args) -> int:
 def train_step(args, impl: str):
     """One full training step of ``impl`` ('authors' or 'ours'), as a function."""
     if impl == 'authors':
-        if args.authors_imports == 'scripts':
-            import_authors_script_modules('train')
         net = build_authors(args.authors_repo)
         dc = torch.ones(20)  # the values do not change the work
         backbone, new = net.trainable_parameters()
@@ -326,8 +324,6 @@ def train_step(args, impl: str):
 def infer_step(args, impl: str):
     """CAMs of one image by ``impl`` ('authors' or 'ours'), as a function."""
     if impl == 'authors':
-        if args.authors_imports == 'scripts':
-            import_authors_script_modules('infer')
         cam_net = build_authors(args.authors_repo, 'CAM')
 
         def step(rgb, label):
@@ -357,6 +353,8 @@ def run(args) -> None:
                     random_batch(1, 8, rng)[1][0]) for _ in range(args.warmup + args.iters)]
         make_step, images_per_step = infer_step, 1
     impls = ('authors', 'ours') if args.impl == 'both' else (args.impl, )
+    if 'authors' in impls and args.authors_imports == 'scripts':
+        import_authors_script_modules(args.mode)
     steps = {impl: make_step(args, impl) for impl in impls}
     before, _ = peak_rss_gib()  # models built, nothing run yet
     times = {impl: [] for impl in impls}
