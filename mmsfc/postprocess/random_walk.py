@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .cam_rule import channel_argmax
 from .path_index import PathIndex, search_paths
 
 
@@ -269,4 +270,4 @@ def sfc_masks(keys: Sequence[int], cam_w: np.ndarray, cam_p: np.ndarray, edge: T
     first = torch.cat([fg.new_full((1, height, width), params.fg_bg_score), fg])
     second = walk(transition, cams.pow(params.all_power), edge, params.exp_times)
     second = _upsample_normalise(second, params.stride, (height, width))
-    return keys[(first + second).argmax(dim=0).cpu().numpy()].astype(np.uint8)
+    return keys[channel_argmax(first + second).cpu().numpy()].astype(np.uint8)

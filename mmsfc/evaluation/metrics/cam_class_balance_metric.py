@@ -6,6 +6,8 @@ import numpy as np
 import torch
 from mmseg.registry import METRICS
 
+from mmsfc.postprocess import channel_argmax
+
 from .sfc_cam_metric import SFCCAMMetric
 
 
@@ -59,7 +61,7 @@ class SFCClassBalanceMetric(SFCCAMMetric):
             in_tail = torch.isin(label, tail.to(label.device))
             rule = self._rule(sample)  # alpha, bg_offset, fg_scale (the model's by default)
             for name in self.maps:
-                pred = self._scores(cam_w, cam_p, name, *rule).argmax(dim=0)
+                pred = channel_argmax(self._scores(cam_w, cam_p, name, *rule))
                 claimed = in_tail & torch.isin(pred, head.to(pred.device))
                 areas[f'claim_{name}'] = (int(claimed.sum()), int(in_tail.sum()))
 

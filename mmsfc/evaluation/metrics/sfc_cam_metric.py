@@ -10,7 +10,7 @@ from mmseg.evaluation import IoUMetric
 from mmseg.registry import METRICS
 from torch import Tensor
 
-from mmsfc.postprocess import background_rule, save_label_png
+from mmsfc.postprocess import background_rule, channel_argmax, save_label_png
 
 _MAPS = ('final', 'w', 'p')
 
@@ -155,7 +155,7 @@ class SFCCAMMetric(IoUMetric):
             headline = self._headline_map(sample, cam_w, cam_p, rule)
             areas = {'headline': headline}
             for name in dict.fromkeys((headline, ) + self.maps):
-                pred = self._scores(cam_w, cam_p, name, *rule).argmax(dim=0)
+                pred = channel_argmax(self._scores(cam_w, cam_p, name, *rule))
                 areas[name] = self.intersect_and_union(pred, label, num_classes,
                                                        self.ignore_index)
             if self.bg_thresholds:
@@ -166,7 +166,7 @@ class SFCCAMMetric(IoUMetric):
                     scores[0] = threshold
                     # absent classes are zero and lose to any threshold > 0
                     areas[threshold] = self.intersect_and_union(
-                        scores.argmax(dim=0), label, num_classes, self.ignore_index)
+                        channel_argmax(scores), label, num_classes, self.ignore_index)
             self.results.append(areas)
 
     def _miou(self, areas: list) -> float:

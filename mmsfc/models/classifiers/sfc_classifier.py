@@ -17,6 +17,7 @@ from torch import Tensor
 
 from ..utils.cam_ops import (
     background_rule,
+    channel_argmax,
     label_to_channel_mask,
     max_normalize,
     normalized_cam_with_background,
@@ -587,7 +588,7 @@ class SFCClassifier(BaseModel):
         # class (score 0) could never win the argmax over all classes either.
         sample.set_data(dict(
             seg_logits=PixelData(data=combined),
-            pred_sem_seg=PixelData(data=present[scores.argmax(dim=0, keepdim=True)]),
+            pred_sem_seg=PixelData(data=present[channel_argmax(scores, keepdim=True)]),
             cam_w=PixelData(data=cam_w),
             cam_p=PixelData(data=cam_p)))
         # the rule behind pred_sem_seg, for SFCCAMMetric / the pseudo-label stage

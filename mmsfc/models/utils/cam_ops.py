@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from mmsfc.postprocess.cam_rule import background_rule  # noqa: F401  (re-exported)
+from mmsfc.postprocess.cam_rule import background_rule, channel_argmax  # noqa: F401  (re-exported)
 
 #: Added to denominators of every max / norm normalisation (docs/method_notes.md §3).
 NORM_EPS = 1e-5
@@ -82,7 +82,7 @@ def seed_masks(cam: Tensor, mask: Tensor, bg_scale: float = 0.3) -> Tensor:
     with torch.no_grad():
         scores = cam.detach().clone()
         scores[:, 0] *= bg_scale
-        winners = scores.argmax(dim=1, keepdim=True)
+        winners = channel_argmax(scores, dim=1, keepdim=True)
         # one-hot by a scatter (F.one_hot reads its input's range back on some devices)
         seeds = torch.zeros_like(scores).scatter_(1, winners, 1.0)
         return seeds * mask
