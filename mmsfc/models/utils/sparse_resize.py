@@ -90,11 +90,11 @@ def resize_pointwise(fn: Callable[[Tensor], Tensor], inputs: Tensor,
     if plan is None:
         return F.interpolate(fn(inputs), size=size, mode='bilinear', align_corners=False)
     rows, cols, row_pos, col_pos, row_w, col_w = plan
-    read = fn(inputs.index_select(2, rows).index_select(3, cols))
+    # Gathers by indexing, not index_select: the same values and gradients, but
+    # torch's CPU index_select along the last dimension is several times slower.
+    read = fn(inputs[:, :, rows][:, :, :, cols])
     col_w = col_w.to(read.dtype)
     row_w = row_w.to(read.dtype)[:, None]
     # width first, then height: the order of PyTorch's CPU kernel
-    across = read.index_select(3, col_pos[0]) * (1 - col_w) + \
-        read.index_select(3, col_pos[1]) * col_w
-    return across.index_select(2, row_pos[0]) * (1 - row_w) + \
-        across.index_select(2, row_pos[1]) * row_w
+    across = read[:, :, :, col_pos[0]] * (1 - col_w) + read[:, :, :, col_pos[1]] * col_w
+    return across[:, :, row_pos[0]] * (1 - row_w) + across[:, :, row_pos[1]] * row_w
