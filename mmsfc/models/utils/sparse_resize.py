@@ -90,8 +90,8 @@ def resize_pointwise(fn: Callable[[Tensor], Tensor], inputs: Tensor,
     if plan is None:
         return F.interpolate(fn(inputs), size=size, mode='bilinear', align_corners=False)
     rows, cols, row_pos, col_pos, row_w, col_w = plan
-    # Gathers by indexing, not index_select: the same values and gradients, but
-    # torch's CPU index_select along the last dimension is several times slower.
+    # Gathers by indexing, not index_select: the same values and gradients (bit for
+    # bit on CPUs), but torch's CPU index_select along the last dim is several times slower.
     read = fn(inputs[:, :, rows][:, :, :, cols])
     col_w = col_w.to(read.dtype)
     row_w = row_w.to(read.dtype)[:, None]
