@@ -1,7 +1,8 @@
 # Copyright (c) mmsfc contributors. All rights reserved.
 """The rule that turns CAMs into labels, shared by the model, the metrics and the CRF.
 
-Plain arithmetic on numpy arrays or torch tensors; nothing from the rest of mmsfc.
+Plain arithmetic, nothing from the rest of mmsfc: :func:`background_rule` takes numpy
+arrays or torch tensors, :func:`channel_argmax` torch tensors.
 """
 
 

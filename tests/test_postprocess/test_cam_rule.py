@@ -9,11 +9,15 @@ from mmsfc.postprocess import background_rule, channel_argmax
 @pytest.mark.parametrize('shape, dim', [((3, 37, 50), 0), ((21, 19, 23), 0),
                                         ((2, 21, 9, 11), 1), ((4, 5, 6), 2)])
 @pytest.mark.parametrize('keepdim', [False, True])
-def test_channel_argmax_equals_argmax(shape, dim, keepdim):
+@pytest.mark.parametrize('dtype', [torch.float32, torch.bfloat16, torch.float16, torch.int64])
+def test_channel_argmax_equals_argmax(shape, dim, keepdim, dtype):
     gen = torch.Generator().manual_seed(0)
     # few distinct values: most pixels tie between several classes
-    scores = torch.randint(0, 3, shape, generator=gen).float()
-    scores.view(-1)[::53] = float('nan')  # a NaN counts as the maximum
+    scores = torch.randint(0, 3, shape, generator=gen).to(dtype)
+    if dtype.is_floating_point:  # a NaN counts as the maximum; the first of several wins
+        nan = torch.rand(shape, generator=gen) < 0.3
+        assert (nan.sum(dim) > 1).any()
+        scores[nan] = float('nan')
     expected = torch.argmax(scores, dim=dim, keepdim=keepdim)
     out = channel_argmax(scores, dim=dim, keepdim=keepdim)
     assert out.dtype == torch.int64

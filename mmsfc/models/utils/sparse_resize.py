@@ -91,8 +91,9 @@ def resize_pointwise(fn: Callable[[Tensor], Tensor], inputs: Tensor,
         return F.interpolate(fn(inputs), size=size, mode='bilinear', align_corners=False)
     rows, cols, row_pos, col_pos, row_w, col_w = plan
     # Gathers by indexing, not index_select: the same values and gradients (bit for
-    # bit on CPUs), but torch's CPU index_select along the last dim is several times slower.
-    read = fn(inputs[:, :, rows][:, :, :, cols])
+    # bit on CPUs), but torch's CPU index_select along the last dim is several times
+    # slower. contiguous(): a channels_last input would give an (N, H, C, W) layout.
+    read = fn(inputs[:, :, rows][:, :, :, cols].contiguous())
     col_w = col_w.to(read.dtype)
     row_w = row_w.to(read.dtype)[:, None]
     # width first, then height: the order of PyTorch's CPU kernel

@@ -55,3 +55,23 @@ def test_equals_projecting_everything(in_hw, out_hw, reads_fewer):
     for grad, one_ref in zip(grads, ref):
         torch.testing.assert_close(grad, one_ref, atol=1e-5 * one_ref.abs().max().item(),
                                    rtol=0)
+
+
+def test_channels_last_input_gives_the_same_result():
+    conv, project, _ = _projection()
+    inputs = torch.randn(2, 6, 47, 63)
+    weights = torch.randn(2, 5, 12, 16)
+    results, contiguous = [], []
+
+    def fn(x):  # the gathered pixels reach fn in the plain layout
+        contiguous.append(x.is_contiguous())
+        return project(x)
+
+    for memory_format in (torch.contiguous_format, torch.channels_last):
+        one = inputs.contiguous(memory_format=memory_format).requires_grad_()
+        out = resize_pointwise(fn, one, (12, 16))
+        grads = torch.autograd.grad((out * weights).sum(), (one, conv.weight))
+        results.append((out, *grads))
+    assert contiguous == [True, True]
+    for ours, reference in zip(*results):
+        torch.testing.assert_close(ours, reference, atol=1e-6, rtol=1e-6)
