@@ -315,7 +315,7 @@ def _overlays(run: dict, meta: dict, path: str, num: int = 4) -> None:
     from mmengine.dataset import pseudo_collate
     from mmseg.registry import DATASETS
 
-    from mmsfc.postprocess import background_rule
+    from mmsfc.postprocess import background_rule, channel_argmax
     runner = run['runner']
     dataset = DATASETS.build(run['cfg'].test_dataloader.dataset)
     head, tail = _head_tail(meta)
@@ -344,7 +344,7 @@ def _overlays(run: dict, meta: dict, path: str, num: int = 4) -> None:
         panels = [rgb]
         for scores in (rule_w, rule_p, rule_w + rule_p):
             scores[~keep] = -1
-            pred = palette[scores.argmax(0).numpy()]
+            pred = palette[channel_argmax(scores).numpy()]
             panels.append((0.45 * rgb + 0.55 * pred).astype(np.uint8))
         gt = sample.gt_sem_seg.data[0].cpu().numpy()
         panels.append(palette[np.where(gt == 255, 0, gt)])
