@@ -23,11 +23,23 @@ batches, so with ``amp`` the loss curves of the two precisions are compared
 step by step (``--iters 300`` for a few hundred steps; read after the timing,
 so no step waits for them).
 
+How close a step comes to the hardware: after the timing (so neither the
+times nor the peak memory include it), each process counts the arithmetic of
+one step, forward and backward at both scales, with
+``torch.utils.flop_counter.FlopCounterMode`` on the plain path (the fast paths
+run TorchScript copies whose operators the counter does not see; they do the
+same arithmetic or less), and times a lone 3 x 3 convolution in the variant's
+precision: the rate this device reaches on the work that dominates the step.
+Reported: FLOP per step, the rate achieved at the median step time, its
+fraction of the lone convolution's rate and, with ``--peak-tflops P`` (the
+device's peak for that precision, e.g. from its data sheet), the floor
+``FLOP / P`` and the fraction of it reached, ``floor / step time``.
+
 Examples::
 
     python tools/benchmark.py configs/sfc/sfc_r50_voc.py --batch-size 20 --crop 512
     python tools/benchmark.py configs/sfc/sfc_r50_voc.py --batch-size 20 --crop 512 \
-        --variants fast amp --channels-last --iters 300
+        --variants fast amp --channels-last --iters 300 --peak-tflops 400
 """
 import argparse
 import json
@@ -57,6 +69,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help='autocast dtype of the amp variant')
     parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--peak-tflops', type=float,
+                        help="the device's peak TFLOP/s in the step's precision (its data "
+                        'sheet): the floor FLOP / peak and the fraction of it reached')
     parser.add_argument('--run-variant', choices=['fast', 'plain', 'amp'],
                         help=argparse.SUPPRESS)
     return parser.parse_args(argv)
@@ -84,6 +99,65 @@ def resident_gib():
                 key, value = line.split(':')
                 fields[key] = int(value.split()[0]) / 2**20
     return fields['VmRSS'], fields['VmHWM']
+
+
+def step_flops(model, optim_wrapper, inputs, samples) -> int:
+    """FLOP of one training step's forward and backward, on the plain path.
+
+    Counted by ``torch.utils.flop_counter.FlopCounterMode`` (convolutions,
+    matrix products and their backward; 2 FLOP per multiply-add). The fast
+    paths are switched off for the count, since their TorchScript copies call
+    operators the counter does not know; the gradients are cleared after it.
+
+    Args:
+        model (SFCClassifier): In training mode.
+        optim_wrapper (OptimWrapper): Its optimiser wrapper (to clear the
+            gradients).
+        inputs (Tensor): A batch ``(N, 3, H, W)`` on the model's device.
+        samples (list[SegDataSample]): Their samples with ``cls_label``.
+
+    Returns:
+        int: The FLOP count.
+    """
+    from torch.utils.flop_counter import FlopCounterMode
+    train_cfg = dict(model.train_cfg)
+    model.train_cfg.update(model.PLAIN_TRAIN_CFG)
+    try:
+        with FlopCounterMode(display=False) as counter:
+            sum(model.loss(inputs, samples).values()).backward()
+    finally:
+        model.train_cfg.update(train_cfg)
+        optim_wrapper.zero_grad()
+    return counter.get_total_flops()
+
+
+def conv_tflops(device: torch.device, dtype: torch.dtype, channels_last: bool = False,
+                iters: int = 10) -> float:
+    """TFLOP/s of a lone 3 x 3 convolution, 256 to 256 channels at 64 x 64.
+
+    The batch is 2 on CPUs and 32 elsewhere; the weights and inputs are in
+    ``dtype``. Returns the rate at the median of ``iters`` timed calls, after
+    two untimed ones (the first counts the FLOP, as :func:`step_flops` does).
+    """
+    from torch.utils.flop_counter import FlopCounterMode
+    batch = 2 if device.type == 'cpu' else 32
+    conv = torch.nn.Conv2d(256, 256, 3, padding=1, bias=False).to(device, dtype)
+    x = torch.randn(batch, 256, 64, 64, device=device, dtype=dtype)
+    if channels_last:
+        conv, x = conv.to(memory_format=torch.channels_last), x.contiguous(
+            memory_format=torch.channels_last)
+    times = []
+    with torch.no_grad():
+        with FlopCounterMode(display=False) as counter:
+            conv(x)
+        for i in range(iters + 1):
+            start = time.perf_counter()
+            conv(x)
+            if device.type == 'cuda':
+                torch.cuda.synchronize()
+            if i >= 1:
+                times.append(time.perf_counter() - start)
+    return counter.get_total_flops() / float(np.median(times)) / 1e12
 
 
 def run_variant(args) -> dict:
@@ -149,7 +223,26 @@ def run_variant(args) -> dict:
     else:
         _, peak = resident_gib()
         result.update(peak_gib=peak, rise_gib=peak - rss_before, device='CPU')
+    # after the figures above: the arithmetic of a step and the device's convolution rate
+    inputs, samples = batches[0]
+    result['flop'] = step_flops(model, optim_wrapper, inputs.to(device), samples)
+    result['conv_tflops'] = conv_tflops(device, dtype if amp else torch.float32,
+                                        channels_last=fast and args.channels_last)
     return result
+
+
+def arithmetic(runs: list, median: float, peak_tflops: float = None) -> str:
+    """One line on a variant's FLOP per step, its rate and how near the device it comes."""
+    flop = runs[0]['flop']
+    achieved = flop / median / 1e12
+    conv = float(np.median([run['conv_tflops'] for run in runs]))
+    line = (f'{flop / 1e9:.1f} GFLOP a step: {achieved:.3f} TFLOP/s, {achieved / conv:.0%} of '
+            f'a lone 3x3 convolution here ({conv:.3f} TFLOP/s)')
+    if peak_tflops:
+        floor = flop / (peak_tflops * 1e12)
+        line += (f'; floor at {peak_tflops:g} TFLOP/s {floor * 1e3:.1f} ms, '
+                 f'{floor / median:.1%} of it reached')
+    return line
 
 
 def main(argv=None) -> None:
@@ -180,6 +273,7 @@ def main(argv=None) -> None:
         name = f'amp ({args.amp_dtype})' if variant == 'amp' else variant
         print(f'{name:>5}: step {min(times):.3f} s min, {medians[variant]:.3f} s median; '
               f'{args.batch_size / medians[variant]:.2f} images/s; {memory}')
+        print(f'       {arithmetic(runs, medians[variant], args.peak_tflops)}')
     for variant in ('plain', 'amp'):
         if 'fast' in medians and variant in medians:
             print(f'fast / {variant} step time (medians): '
