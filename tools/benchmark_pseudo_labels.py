@@ -8,15 +8,20 @@ Measures images/s of
   ``--channels-last``, a bfloat16 backbone with ``--backbone-autocast
   bfloat16``) and without (``SFCClassifier.PLAIN_TEST_CFG``), alternately
   ``--rounds`` times;
-- the two-pass dense CRF with 1 and with ``--nproc`` processes;
+- the two-pass dense CRF with 1 process and each ``--nproc`` count (by
+  default 1, 2 and all the cores this process may use), with the speed-up over
+  1 process;
 - the whole stage (inference, CRF, files; no scoring) with the CRF overlapped
-  with inference (``PseudoLabelGenerator.overlap_crf``) and without.
+  with inference (``PseudoLabelGenerator.overlap_crf``) and without, with the
+  largest ``--nproc``.
 
 Example::
 
-    python tools/benchmark_pseudo_labels.py configs/sfc/sfc_r50_voc.py --images 8 --nproc 2
+    python tools/benchmark_pseudo_labels.py configs/sfc/sfc_r50_voc.py --images 16
+    python tools/benchmark_pseudo_labels.py configs/sfc/sfc_r50_voc.py --nproc 1 4 8 16
 """
 import argparse
+import os
 import os.path as osp
 import tempfile
 import time
@@ -31,13 +36,19 @@ from mmsfc.engine import PseudoLabelGenerator
 from mmsfc.testing import TOY_CLASSES, generate_toy_voc
 
 
+def processes(count: int) -> str:
+    return f'{count} process' + ('es' if count > 1 else '')
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('config', help='CAM model config (random weights are used)')
     parser.add_argument('--images', type=int, default=8, help='images to process')
     parser.add_argument('--size', type=int, nargs=2, default=(375, 500),
                         help='range of image sides (VOC images are up to 500 px)')
-    parser.add_argument('--nproc', type=int, default=2, help='CRF processes to compare with 1')
+    parser.add_argument('--nproc', type=int, nargs='+',
+                        help='CRF process counts to time (1 is always timed; default: 1, 2 '
+                        'and all the cores); the whole stage runs with the largest')
     parser.add_argument('--rounds', type=int, default=1,
                         help='timed inference passes per variant, alternately')
     parser.add_argument('--channels-last', action='store_true',
@@ -47,6 +58,9 @@ def main(argv=None) -> None:
                         '(GPU; changes the maps slightly)')
     parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     args = parser.parse_args(argv)
+    if any(n < 1 for n in args.nproc or ()):
+        parser.error(f'--nproc takes counts of 1 or more, got {args.nproc}')
+    counts = sorted({1, *(args.nproc or (2, len(os.sched_getaffinity(0))))})
 
     cfg = Config.fromfile(args.config)
     init_default_scope(cfg.get('default_scope', 'mmseg'))
@@ -88,16 +102,15 @@ def main(argv=None) -> None:
                     torch.cuda.synchronize()
                 timings[variant].append(time.perf_counter() - start)
         model.test_cfg.update(fast_cfg)
-        for nproc in (1, args.nproc):
+        for nproc in counts:
             generator.nproc = nproc
             generator.label_dir = osp.join(root, f'labels{nproc}')
             start = time.perf_counter()
             generator._run_crf(dataset, ids, palette)
             timings[f'crf{nproc}'] = time.perf_counter() - start
-        generator.nproc = args.nproc
         for overlap in (True, False):
             whole = PseudoLabelGenerator(osp.join(root, f'whole{overlap}'), dataloader,
-                                         evaluate=False, nproc=args.nproc)
+                                         evaluate=False, nproc=counts[-1])
             whole.overlap_crf = overlap
             start = time.perf_counter()
             whole.run(model)
@@ -112,10 +125,12 @@ def main(argv=None) -> None:
               f'{len(times)}; best {n / min(times):.3f})')
     print(f'fast / plain inference time: '
           f'{np.median(timings["fast"]) / np.median(timings["plain"]):.2f}')
-    print(f'CRF, 1 process: {n / timings["crf1"]:.2f} images/s; {args.nproc} processes: '
-          f'{n / timings[f"crf{args.nproc}"]:.2f} images/s; speed-up '
-          f'{timings["crf1"] / timings[f"crf{args.nproc}"]:.2f}x')
-    print(f'whole stage ({args.nproc} CRF processes): {n / timings["wholeTrue"]:.2f} images/s '
+    for nproc in counts:
+        crf = timings[f'crf{nproc}']
+        speed_up = f' ({timings["crf1"] / crf:.2f}x 1 process)' if nproc > 1 else ''
+        print(f'CRF, {processes(nproc)}: {n / crf:.2f} images/s{speed_up}')
+    print(f'whole stage ({processes(counts[-1])} for the CRF): '
+          f'{n / timings["wholeTrue"]:.2f} images/s '
           f'with the CRF overlapped, {n / timings["wholeFalse"]:.2f} images/s after inference')
 
 

@@ -3,6 +3,7 @@
 import json
 
 import numpy as np
+import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
@@ -28,10 +29,11 @@ def test_training_benchmark_variants_follow_the_same_loss_curve(capsys):
 
 def test_pseudo_label_benchmark_reports_every_figure(capsys):
     load_tool('benchmark_pseudo_labels').main([TOY_CFG, '--images', '2', '--size', '40', '56',
-                                               '--nproc', '1'])
+                                               '--nproc', '2'])
     out = capsys.readouterr().out
     for line in ('CAM inference, fast path:', 'CAM inference, plain path:',
-                 'CRF, 1 process:', 'with the CRF overlapped'):
+                 'CRF, 1 process:', 'CRF, 2 processes:', 'x 1 process)',
+                 'whole stage (2 processes for the CRF)', 'with the CRF overlapped'):
         assert line in out, out
 
 
@@ -83,3 +85,9 @@ def test_arithmetic_line_reports_the_floor_fraction():
     assert line.endswith('floor at 400 TFLOP/s 10.0 ms, 25.0% of it reached'), line
     assert 'floor' not in benchmark.arithmetic(runs, 0.040)
 
+
+
+def test_pseudo_label_benchmark_refuses_a_process_count_below_one(capsys):
+    with pytest.raises(SystemExit):
+        load_tool('benchmark_pseudo_labels').main([TOY_CFG, '--nproc', '2', '0'])
+    assert "--nproc takes counts of 1 or more, got [2, 0]" in capsys.readouterr().err
