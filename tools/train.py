@@ -5,6 +5,7 @@ Example::
 
     python tools/train.py configs/sfc/sfc_r50_voc.py --work-dir work_dirs/sfc
     python tools/train.py configs/sfc/sfc_r50_voc.py --data-root /data/VOC2012
+    python tools/train.py configs/sfc/sfc_r50_voc.py --amp --amp-dtype bfloat16
     bash tools/dist_train.sh configs/sfc/sfc_r50_voc.py 8
 """
 import argparse
@@ -35,6 +36,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument(
         '--amp', action='store_true', default=False,
         help='enable automatic-mixed-precision training')
+    parser.add_argument(
+        '--amp-dtype', choices=('float16', 'bfloat16'),
+        help="autocast dtype of --amp (implies it; default: the config's optim_wrapper.dtype, "
+        'else float16). bfloat16 trains without a loss scaler unless the config sets '
+        'optim_wrapper.loss_scale')
     add_data_root_argument(parser)
     parser.add_argument(
         '--cfg-options', nargs='+', action=DictAction,
@@ -54,7 +60,7 @@ def build_config(args: argparse.Namespace) -> Config:
     """Load the config and apply the command-line overrides."""
     cfg = load_tool_config(args.config, args.cfg_options, args.launcher, args.work_dir,
                            data_root=args.data_root)
-    if args.amp:
+    if args.amp or args.amp_dtype:
         optim_wrapper = cfg.optim_wrapper.type
         if optim_wrapper == 'AmpOptimWrapper':
             print_log('AMP training is already enabled in your config.',
@@ -63,7 +69,14 @@ def build_config(args: argparse.Namespace) -> Config:
             if optim_wrapper != 'OptimWrapper':
                 sys.exit(f'error: --amp needs optim_wrapper.type OptimWrapper, got {optim_wrapper}')
             cfg.optim_wrapper.type = 'AmpOptimWrapper'
-            cfg.optim_wrapper.loss_scale = 'dynamic'
+        if args.amp_dtype:
+            cfg.optim_wrapper.dtype = args.amp_dtype
+        if 'loss_scale' not in cfg.optim_wrapper:
+            # bfloat16 has float32's exponent range: no gradient underflows to scale away,
+            # and a disabled scaler adds no unscale pass and no per-step read of its
+            # inf check (a device sync)
+            bfloat16 = str(cfg.optim_wrapper.get('dtype')) in ('bfloat16', 'torch.bfloat16')
+            cfg.optim_wrapper.loss_scale = dict(enabled=False) if bfloat16 else 'dynamic'
     cfg.resume = args.resume
     return cfg
 

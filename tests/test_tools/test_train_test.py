@@ -226,3 +226,81 @@ def test_gt_selected_checkpoint_by_w_plus_p(toy_voc, tmp_path):
     assert glob.glob(osp.join(work_dir, 'best_mIoU_w_plus_p_iter_*.pth'))
     log = newest_log(work_dir)
     assert len(re.findall(r'mIoU_w_plus_p: \d', log)) == 2
+
+
+@pytest.mark.parametrize('argv, dtype, loss_scale', [
+    (['--amp'], None, 'dynamic'),  # mmseg's float16 AMP
+    (['--amp-dtype', 'bfloat16'], 'bfloat16', dict(enabled=False)),
+    (['--amp', '--amp-dtype', 'float16'], 'float16', 'dynamic'),
+    (['--amp', '--cfg-options', 'optim_wrapper.dtype=bfloat16'], 'bfloat16',
+     dict(enabled=False)),
+    (['--amp-dtype', 'bfloat16', '--cfg-options', 'optim_wrapper.loss_scale=512.0'],
+     'bfloat16', 512.0),  # a scale the config asks for is kept
+])
+def test_amp_options_choose_the_dtype_and_the_loss_scale(argv, dtype, loss_scale, tmp_path):
+    train = load_tool('train')
+    cfg = train.build_config(train.parse_args([TOY_CONFIG, '--work-dir', str(tmp_path), *argv]))
+    assert cfg.optim_wrapper.type == 'AmpOptimWrapper'
+    assert cfg.optim_wrapper.get('dtype') == dtype
+    assert cfg.optim_wrapper.loss_scale == loss_scale
+    assert cfg.optim_wrapper.optimizer.type == 'SGD'  # the rest of the wrapper untouched
+
+
+def test_bfloat16_amp_wrapper_steps_without_a_device_read(tiny_model, tmp_path, monkeypatch):
+    """The wrapper of ``--amp-dtype bfloat16``: the same update as a plain
+    OptimWrapper under bfloat16 autocast, and no more values read back from the
+    device in a step than it, where a dynamic loss scaler adds the read of its
+    inf check (a GPU sync before every update). (mmengine's
+    AmpOptimWrapper refuses to be built without a GPU: its guard is lifted here;
+    CPU autocast runs the same code.)"""
+    import copy
+
+    from mmengine.optim import build_optim_wrapper
+    from mmengine.optim.optimizer import amp_optimizer_wrapper
+    from mmseg.structures import SegDataSample
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class Reads(TorchDispatchMode):
+        def __init__(self):
+            super().__init__()
+            self.calls = []
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            if func.overloadpacket.__name__ in ('_local_scalar_dense', 'is_nonzero', 'equal'):
+                self.calls.append(func.overloadpacket.__name__)
+            return func(*args, **(kwargs or {}))
+
+    monkeypatch.setattr(amp_optimizer_wrapper, 'is_cuda_available', lambda: True)
+    train = load_tool('train')
+    cfg = train.build_config(train.parse_args([TOY_CONFIG, '--work-dir', str(tmp_path),
+                                               '--amp-dtype', 'bfloat16']))
+    optimizer = dict(cfg.optim_wrapper.optimizer, fused=False)
+    samples = [SegDataSample(metainfo=dict(cls_label=label)) for label in
+               ([1, 0, 1, 0], [0, 1, 0, 0])]
+    inputs = torch.randn(2, 3, 64, 64)
+    models, reads = {}, {}
+    for name in ('bfloat16', 'plain', 'scaled'):
+        model = models[name] = copy.deepcopy(tiny_model).train()
+        wrapper_cfg = dict(cfg.optim_wrapper, optimizer=optimizer)
+        if name == 'plain':  # the same wrapper without AMP (clip_grad and all)
+            wrapper_cfg = dict(wrapper_cfg, type='OptimWrapper')
+            del wrapper_cfg['dtype'], wrapper_cfg['loss_scale']
+        wrapper = build_optim_wrapper(model, wrapper_cfg)
+        if name == 'scaled':  # a dynamic scaler, as mmengine's float16 one on a GPU
+            wrapper.loss_scaler = torch.amp.GradScaler('cpu')
+        for _ in range(2):  # the first step finds the BN pairs and plans the resize
+            with Reads() as record:
+                if name == 'plain':
+                    with torch.autocast('cpu', dtype=torch.bfloat16):
+                        loss = sum(model.loss(inputs, samples).values())
+                else:
+                    with wrapper.optim_context(model):
+                        loss = sum(model.loss(inputs, samples).values())
+                wrapper.update_params(loss)
+        reads[name] = record.calls
+    # the one read of every wrapper here is mmengine's gradient-norm log of clip_grad
+    assert reads['bfloat16'] == reads['plain'] == ['_local_scalar_dense']
+    assert len(reads['scaled']) > len(reads['plain'])
+    for (key, value), plain in zip(models['bfloat16'].state_dict().items(),
+                                   models['plain'].state_dict().values()):
+        torch.testing.assert_close(value, plain, rtol=0, atol=0, msg=key)
