@@ -13,7 +13,9 @@ alternately:
 - ``plain``: every fast path off (``SFCClassifier.PLAIN_TRAIN_CFG``, and the
   optimiser without ``fused``);
 - ``amp`` (optional): ``fast`` with the forward under autocast in
-  ``--amp-dtype`` (bfloat16 by default).
+  ``--amp-dtype`` (bfloat16 by default); on a GPU through the
+  ``AmpOptimWrapper`` that ``tools/train.py --amp-dtype`` builds (float16
+  with a dynamic loss scale, bfloat16 without one).
 
 Reported per variant: step time (min and median over all timed steps),
 images/s at the median, and peak memory: on CUDA the peak allocated by
@@ -167,7 +169,7 @@ def run_variant(args) -> dict:
     from mmengine.registry import init_default_scope
     from mmseg.registry import MODELS
 
-    import mmsfc  # noqa: F401  (registration)
+    from mmsfc.engine import enable_amp
 
     torch.manual_seed(args.seed)
     cfg = Config.fromfile(args.config)
@@ -189,6 +191,11 @@ def run_variant(args) -> dict:
     loss.set_class_counts([1] * num_fg)
     if not fast:
         cfg.optim_wrapper.optimizer.pop('fused', None)
+    # on a GPU, amp trains as tools/train.py --amp-dtype does (mmengine's AmpOptimWrapper,
+    # which refuses CPUs; there, torch.autocast with the plain wrapper: the same update)
+    amp_wrapper = amp and device.type == 'cuda'
+    if amp_wrapper:
+        enable_amp(cfg.optim_wrapper, args.amp_dtype)
     optim_wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
     rng = np.random.default_rng(args.seed)
     batches = [random_batch(num_fg, args.batch_size, args.crop, rng)
@@ -197,7 +204,8 @@ def run_variant(args) -> dict:
     loss_values = []
 
     def step(inputs, samples):
-        with torch.autocast(device.type, dtype=dtype, enabled=amp):
+        with (optim_wrapper.optim_context(model) if amp_wrapper else
+              torch.autocast(device.type, dtype=dtype, enabled=amp)):
             losses = model.loss(inputs.to(device, non_blocking=True), samples)
         loss = sum(losses.values())
         optim_wrapper.update_params(loss)

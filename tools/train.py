@@ -19,6 +19,7 @@ from mmengine.runner import Runner
 
 from mmsfc.engine import (
                          add_data_root_argument,
+                         enable_amp,
                          load_tool_config,
                          setup_cpu_distributed,
                          teardown_distributed,
@@ -61,22 +62,12 @@ def build_config(args: argparse.Namespace) -> Config:
     cfg = load_tool_config(args.config, args.cfg_options, args.launcher, args.work_dir,
                            data_root=args.data_root)
     if args.amp or args.amp_dtype:
-        optim_wrapper = cfg.optim_wrapper.type
-        if optim_wrapper == 'AmpOptimWrapper':
-            print_log('AMP training is already enabled in your config.',
-                      logger='current', level=logging.WARNING)
-        else:
-            if optim_wrapper != 'OptimWrapper':
-                sys.exit(f'error: --amp needs optim_wrapper.type OptimWrapper, got {optim_wrapper}')
-            cfg.optim_wrapper.type = 'AmpOptimWrapper'
-        if args.amp_dtype:
-            cfg.optim_wrapper.dtype = args.amp_dtype
-        if 'loss_scale' not in cfg.optim_wrapper:
-            # bfloat16 has float32's exponent range: no gradient underflows to scale away,
-            # and a disabled scaler adds no unscale pass and no per-step read of its
-            # inf check (a device sync)
-            bfloat16 = str(cfg.optim_wrapper.get('dtype')) in ('bfloat16', 'torch.bfloat16')
-            cfg.optim_wrapper.loss_scale = dict(enabled=False) if bfloat16 else 'dynamic'
+        try:
+            if enable_amp(cfg.optim_wrapper, args.amp_dtype):
+                print_log('AMP training is already enabled in your config.',
+                          logger='current', level=logging.WARNING)
+        except ValueError as error:
+            sys.exit(f'error: --amp: {error}')
     cfg.resume = args.resume
     return cfg
 

@@ -99,3 +99,34 @@ def load_tool_config(config: str,
     elif cfg.get('work_dir', None) is None:
         cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(config))[0])
     return add_checkpoint_match_hook(cfg)
+
+
+def enable_amp(optim_wrapper: dict, dtype: Optional[str] = None) -> bool:
+    """Turn an ``optim_wrapper`` config into mmengine's ``AmpOptimWrapper``, in place.
+
+    ``dtype`` (``'float16'`` / ``'bfloat16'``) replaces the config's; without
+    either, autocast uses float16 (mmengine's default). A ``loss_scale`` the
+    config sets is kept; otherwise it is ``'dynamic'`` (mmseg's ``--amp``), or
+    for bfloat16 ``dict(enabled=False)``: bfloat16 has float32's exponent
+    range, so no gradient underflows to scale away, and a disabled scaler adds
+    no unscale pass over the gradients and no per-step read of its inf check
+    (on a GPU, a wait for the step's work).
+
+    Args:
+        optim_wrapper (dict): ``cfg.optim_wrapper``, of type ``OptimWrapper``
+            or ``AmpOptimWrapper``.
+        dtype (str, optional): The autocast dtype.
+
+    Returns:
+        bool: Whether the config was an ``AmpOptimWrapper`` already.
+    """
+    kind = optim_wrapper.get('type', 'OptimWrapper')
+    if kind not in ('OptimWrapper', 'AmpOptimWrapper'):
+        raise ValueError(f'mixed precision needs optim_wrapper.type OptimWrapper, got {kind}')
+    optim_wrapper['type'] = 'AmpOptimWrapper'
+    if dtype is not None:
+        optim_wrapper['dtype'] = dtype
+    if 'loss_scale' not in optim_wrapper:
+        bfloat16 = str(optim_wrapper.get('dtype')) in ('bfloat16', 'torch.bfloat16')
+        optim_wrapper['loss_scale'] = dict(enabled=False) if bfloat16 else 'dynamic'
+    return kind == 'AmpOptimWrapper'

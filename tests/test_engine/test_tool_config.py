@@ -1,12 +1,13 @@
 # Copyright (c) mmsfc contributors. All rights reserved.
-"""One setting moves every dataset of a config (``--data-root``)."""
+"""The tools' config helpers: one setting moves every dataset (``--data-root``), and
+``--amp`` / ``--amp-dtype`` choose the AMP wrapper."""
 import os.path as osp
 
 import pytest
 from mmengine.config import Config
 
 from conftest import REPO_ROOT
-from mmsfc.engine import load_tool_config, set_data_root
+from mmsfc.engine import enable_amp, load_tool_config, set_data_root
 
 VOC_CONFIG = osp.join(REPO_ROOT, 'configs/sfc/sfc_r50_voc.py')
 
@@ -52,3 +53,21 @@ def test_load_tool_config_data_root(how, tmp_path):
     assert cfg.train_dataloader.batch_size == 3
     with pytest.raises(SystemExit, match='disagree'):
         load_tool_config(VOC_CONFIG, {'data_root': '/a'}, data_root='/b')
+
+
+def test_enable_amp_refuses_other_wrappers_and_keeps_the_rest():
+    wrapper = dict(type='OptimWrapper', optimizer=dict(type='SGD', lr=0.1),
+                   clip_grad=dict(max_norm=1))
+    assert not enable_amp(wrapper, 'bfloat16')
+    assert wrapper == dict(type='AmpOptimWrapper', optimizer=dict(type='SGD', lr=0.1),
+                           clip_grad=dict(max_norm=1), dtype='bfloat16',
+                           loss_scale=dict(enabled=False))
+    # already AMP: reported; the scale follows the dtype unless the config sets one
+    for dtype, scale in ((None, dict(enabled=False)), ('float16', 'dynamic')):
+        wrapper = dict(type='AmpOptimWrapper', dtype='bfloat16')
+        assert enable_amp(wrapper, dtype) and wrapper['loss_scale'] == scale
+    wrapper = dict(type='AmpOptimWrapper', loss_scale=512.0)
+    assert enable_amp(wrapper, 'bfloat16') and wrapper['loss_scale'] == 512.0
+    with pytest.raises(ValueError, match='needs optim_wrapper.type OptimWrapper, got '
+                       'DeepSpeedOptimWrapper'):
+        enable_amp(dict(type='DeepSpeedOptimWrapper'))
