@@ -233,7 +233,8 @@ def run_variant(args) -> dict:
         result.update(peak_gib=peak, rise_gib=peak - rss_before, device='CPU')
     # after the figures above: the arithmetic of a step and the device's convolution rate
     inputs, samples = batches[0]
-    result['flop'] = step_flops(model, optim_wrapper, inputs.to(device), samples)
+    with torch.autocast(device.type, dtype=dtype, enabled=amp):  # the variant's memory
+        result['flop'] = step_flops(model, optim_wrapper, inputs.to(device), samples)
     result['conv_tflops'] = conv_tflops(device, dtype if amp else torch.float32,
                                         channels_last=fast and args.channels_last)
     return result
