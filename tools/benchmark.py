@@ -27,30 +27,35 @@ so no step waits for them).
 
 How close a step comes to the hardware: after the timing (so neither the
 times nor the peak memory include it), each process counts the arithmetic of
-one step, forward and backward at both scales, with
-``torch.utils.flop_counter.FlopCounterMode`` on the plain path (the fast paths
-run TorchScript copies whose operators the counter does not see; they do the
-same arithmetic or less), and times a lone 3 x 3 convolution in the variant's
+its variant's step, forward and backward at both scales, with
+``torch.utils.flop_counter.FlopCounterMode`` (on one image, times the batch:
+the count is linear in it; the CPU-only TorchScript copies of the frozen
+stages are left out for the count, as the counter cannot see into them), and
+times a lone 3 x 3 convolution, forward and backward, in the variant's
 precision: the rate this device reaches on the work that dominates the step.
 Reported: FLOP per step, the rate achieved at the median step time, its
-fraction of the lone convolution's rate and, with ``--peak-tflops P`` (the
-device's peak for that precision, e.g. from its data sheet), the floor
+fraction of the lone convolution's rate and, with ``--peak-tflops
+DTYPE=P`` (the device's peak for a precision, e.g. from its data sheet;
+float32 for ``fast`` / ``plain``, ``--amp-dtype`` for ``amp``), the floor
 ``FLOP / P`` and the fraction of it reached, ``floor / step time``.
 
 Examples::
 
     python tools/benchmark.py configs/sfc/sfc_r50_voc.py --batch-size 20 --crop 512
     python tools/benchmark.py configs/sfc/sfc_r50_voc.py --batch-size 20 --crop 512 \
-        --variants fast amp --channels-last --iters 300 --peak-tflops 400
+        --variants fast amp --channels-last --iters 300 --peak-tflops bfloat16=989
 """
 import argparse
 import json
 import subprocess
 import sys
 import time
+from typing import Optional
 
 import numpy as np
 import torch
+import torch.nn.functional as F
+from torch.utils.flop_counter import FlopCounterMode
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -71,12 +76,25 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help='autocast dtype of the amp variant')
     parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     parser.add_argument('--seed', type=int, default=0)
-    parser.add_argument('--peak-tflops', type=float,
-                        help="the device's peak TFLOP/s in the step's precision (its data "
-                        'sheet): the floor FLOP / peak and the fraction of it reached')
+    parser.add_argument('--peak-tflops', nargs='+', default=[], metavar='DTYPE=TFLOPS',
+                        help="the device's peak TFLOP/s per precision (its data sheet), e.g. "
+                        'bfloat16=989 float32=67: the floor FLOP / peak of the variants in '
+                        'that precision and the fraction of it reached')
     parser.add_argument('--run-variant', choices=['fast', 'plain', 'amp'],
                         help=argparse.SUPPRESS)
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    peaks = {}
+    for item in args.peak_tflops:
+        dtype, _, value = item.partition('=')
+        try:
+            peaks[dtype] = float(value)
+        except ValueError:
+            peaks[dtype] = -1.0
+        if dtype not in ('float32', 'bfloat16', 'float16') or not peaks[dtype] > 0:
+            parser.error(f'--peak-tflops takes DTYPE=TFLOPS with DTYPE float32, bfloat16 or '
+                         f'float16 and TFLOPS > 0, got {item!r}')
+    args.peak_tflops = peaks
+    return args
 
 
 def random_batch(num_fg: int, batch_size: int, crop: int, rng: np.random.Generator):
@@ -103,63 +121,79 @@ def resident_gib():
     return fields['VmRSS'], fields['VmHWM']
 
 
-def step_flops(model, optim_wrapper, inputs, samples) -> int:
-    """FLOP of one training step's forward and backward, on the plain path.
+def step_flops(model, inputs: torch.Tensor, samples: list,
+               autocast_dtype: Optional[torch.dtype] = None) -> int:
+    """FLOP of one training step's forward and backward, the model's state untouched.
 
     Counted by ``torch.utils.flop_counter.FlopCounterMode`` (convolutions,
-    matrix products and their backward; 2 FLOP per multiply-add). The fast
-    paths are switched off for the count, since their TorchScript copies call
-    operators the counter does not know; the gradients are cleared after it.
+    matrix products and their backward; 2 FLOP per multiply-add) on the
+    model's own ``train_cfg``, except ``freeze_frozen_stages``: those
+    TorchScript copies (CPU only) call operators the counter cannot see, and
+    run the same convolutions as the modules. The parameters' ``.grad`` are
+    put back as they were after the count.
 
     Args:
         model (SFCClassifier): In training mode.
-        optim_wrapper (OptimWrapper): Its optimiser wrapper (to clear the
-            gradients).
         inputs (Tensor): A batch ``(N, 3, H, W)`` on the model's device.
         samples (list[SegDataSample]): Their samples with ``cls_label``.
+        autocast_dtype (torch.dtype, optional): Run the forward under
+            autocast in this dtype (the backward outside it, as in training).
 
     Returns:
         int: The FLOP count.
     """
-    from torch.utils.flop_counter import FlopCounterMode
-    train_cfg = dict(model.train_cfg)
-    model.train_cfg.update(model.PLAIN_TRAIN_CFG)
+    freeze = model.train_cfg['freeze_frozen_stages']
+    model.train_cfg['freeze_frozen_stages'] = False
+    grads = {param: param.grad for param in model.parameters()}
     try:
+        model.zero_grad(set_to_none=True)
         with FlopCounterMode(display=False) as counter:
-            sum(model.loss(inputs, samples).values()).backward()
+            with torch.autocast(inputs.device.type, dtype=autocast_dtype,
+                                enabled=autocast_dtype is not None):
+                loss = sum(model.loss(inputs, samples).values())
+            loss.backward()  # (autograd.grad clashes with the counter's module hooks)
     finally:
-        model.train_cfg.update(train_cfg)
-        optim_wrapper.zero_grad()
+        model.train_cfg['freeze_frozen_stages'] = freeze
+        for param, grad in grads.items():
+            param.grad = grad
     return counter.get_total_flops()
 
 
 def conv_tflops(device: torch.device, dtype: torch.dtype, channels_last: bool = False,
-                iters: int = 10) -> float:
-    """TFLOP/s of a lone 3 x 3 convolution, 256 to 256 channels at 64 x 64.
+                iters: int = 5, repeats: int = 3) -> float:
+    """TFLOP/s of a lone 3 x 3 convolution's forward and backward.
 
-    The batch is 2 on CPUs and 32 elsewhere; the weights and inputs are in
-    ``dtype``. Returns the rate at the median of ``iters`` timed calls, after
-    two untimed ones (the first counts the FLOP, as :func:`step_flops` does).
+    256 to 256 channels at 64 x 64, a batch of 2 on CPUs and 32 elsewhere,
+    weights and inputs in ``dtype``; the gradients of the input and the
+    weight, as a trainable convolution inside the network has. ``repeats``
+    times, ``iters`` calls are timed together (one device sync at the end),
+    after one untimed call that counts the FLOP; returns the median rate.
     """
-    from torch.utils.flop_counter import FlopCounterMode
     batch = 2 if device.type == 'cpu' else 32
-    conv = torch.nn.Conv2d(256, 256, 3, padding=1, bias=False).to(device, dtype)
-    x = torch.randn(batch, 256, 64, 64, device=device, dtype=dtype)
-    if channels_last:
-        conv, x = conv.to(memory_format=torch.channels_last), x.contiguous(
-            memory_format=torch.channels_last)
-    times = []
-    with torch.no_grad():
-        with FlopCounterMode(display=False) as counter:
-            conv(x)
-        for i in range(iters + 1):
-            start = time.perf_counter()
-            conv(x)
-            if device.type == 'cuda':
-                torch.cuda.synchronize()
-            if i >= 1:
-                times.append(time.perf_counter() - start)
-    return counter.get_total_flops() / float(np.median(times)) / 1e12
+    memory_format = torch.channels_last if channels_last else torch.contiguous_format
+    weight, x = (torch.randn(*shape, device=device, dtype=dtype).contiguous(
+        memory_format=memory_format).requires_grad_()
+        for shape in ((256, 256, 3, 3), (batch, 256, 64, 64)))
+    grad = torch.randn_like(x)
+
+    def call():
+        torch.autograd.grad(F.conv2d(x, weight, padding=1), (x, weight), grad)
+
+    def sync():
+        if device.type == 'cuda':
+            torch.cuda.synchronize()
+
+    with FlopCounterMode(display=False) as counter:
+        call()
+    rates = []
+    for _ in range(repeats):
+        sync()
+        start = time.perf_counter()
+        for _ in range(iters):
+            call()
+        sync()
+        rates.append(counter.get_total_flops() * iters / (time.perf_counter() - start))
+    return float(np.median(rates)) / 1e12
 
 
 def run_variant(args) -> dict:
@@ -232,25 +266,35 @@ def run_variant(args) -> dict:
         _, peak = resident_gib()
         result.update(peak_gib=peak, rise_gib=peak - rss_before, device='CPU')
     # after the figures above: the arithmetic of a step and the device's convolution rate
+    # (one image, times the batch: linear in it, and the least extra memory)
     inputs, samples = batches[0]
-    with torch.autocast(device.type, dtype=dtype, enabled=amp):  # the variant's memory
-        result['flop'] = step_flops(model, optim_wrapper, inputs.to(device), samples)
+    result['flop'] = args.batch_size * step_flops(model, inputs[:1].to(device), samples[:1],
+                                                  dtype if amp else None)
+    result['dtype'] = args.amp_dtype if amp else 'float32'
     result['conv_tflops'] = conv_tflops(device, dtype if amp else torch.float32,
                                         channels_last=fast and args.channels_last)
     return result
 
 
-def arithmetic(runs: list, median: float, peak_tflops: float = None) -> str:
-    """One line on a variant's FLOP per step, its rate and how near the device it comes."""
+def hardware_line(runs: list, median: float, peak_tflops: Optional[float] = None) -> str:
+    """A variant's FLOP per step, its rate, and how near the device's rates it comes.
+
+    Args:
+        runs (list[dict]): The variant's process results (``flop``,
+            ``conv_tflops``, ``dtype``).
+        median (float): Its median step time, seconds.
+        peak_tflops (float, optional): The device's peak in the variant's
+            precision, for the floor.
+    """
     flop = runs[0]['flop']
     achieved = flop / median / 1e12
     conv = float(np.median([run['conv_tflops'] for run in runs]))
     line = (f'{flop / 1e9:.1f} GFLOP a step: {achieved:.3f} TFLOP/s, {achieved / conv:.0%} of '
-            f'a lone 3x3 convolution here ({conv:.3f} TFLOP/s)')
+            f'a lone 3x3 convolution here ({conv:.3f} TFLOP/s, {runs[0]["dtype"]})')
     if peak_tflops:
         floor = flop / (peak_tflops * 1e12)
-        line += (f'; floor at {peak_tflops:g} TFLOP/s {floor * 1e3:.1f} ms, '
-                 f'{floor / median:.1%} of it reached')
+        line += (f'; floor at the {peak_tflops:g} TFLOP/s peak given for {runs[0]["dtype"]} '
+                 f'{floor * 1e3:.1f} ms, {floor / median:.1%} of it reached')
     return line
 
 
@@ -282,7 +326,8 @@ def main(argv=None) -> None:
         name = f'amp ({args.amp_dtype})' if variant == 'amp' else variant
         print(f'{name:>5}: step {min(times):.3f} s min, {medians[variant]:.3f} s median; '
               f'{args.batch_size / medians[variant]:.2f} images/s; {memory}')
-        print(f'       {arithmetic(runs, medians[variant], args.peak_tflops)}')
+        peak_tflops = args.peak_tflops.get(runs[0]['dtype'])
+        print(f'       {hardware_line(runs, medians[variant], peak_tflops)}')
     for variant in ('plain', 'amp'):
         if 'fast' in medians and variant in medians:
             print(f'fast / {variant} step time (medians): '

@@ -9,8 +9,8 @@ Measures images/s of
   bfloat16``) and without (``SFCClassifier.PLAIN_TEST_CFG``), alternately
   ``--rounds`` times;
 - the two-pass dense CRF with 1 process and each ``--nproc`` count (by
-  default 1, 2 and all the cores this process may use), with the speed-up over
-  1 process;
+  default 2 and all the cores this process may use, at most ``--images``),
+  with the speed-up over 1 process;
 - the whole stage (inference, CRF, files; no scoring) with the CRF overlapped
   with inference (``PseudoLabelGenerator.overlap_crf``) and without, with the
   largest ``--nproc``.
@@ -25,6 +25,7 @@ import os
 import os.path as osp
 import tempfile
 import time
+from typing import List, Optional
 
 import numpy as np
 import torch
@@ -37,7 +38,23 @@ from mmsfc.testing import TOY_CLASSES, generate_toy_voc
 
 
 def processes(count: int) -> str:
+    """``'1 process'``, ``'2 processes'``, ..."""
     return f'{count} process' + ('es' if count > 1 else '')
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its affinity where the OS tells it)."""
+    if hasattr(os, 'sched_getaffinity'):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def crf_process_counts(requested: Optional[List[int]], images: int, cores: int) -> List[int]:
+    """The CRF process counts to time: 1 and ``requested``, by default 2 and
+    ``cores``, none of these above ``images`` (a pool's start-up would
+    dominate its row) or ``cores``."""
+    default = {min(count, cores, images) for count in (2, cores)}
+    return sorted({1, *(requested or default)})
 
 
 def main(argv=None) -> None:
@@ -47,8 +64,9 @@ def main(argv=None) -> None:
     parser.add_argument('--size', type=int, nargs=2, default=(375, 500),
                         help='range of image sides (VOC images are up to 500 px)')
     parser.add_argument('--nproc', type=int, nargs='+',
-                        help='CRF process counts to time (1 is always timed; default: 1, 2 '
-                        'and all the cores); the whole stage runs with the largest')
+                        help='CRF process counts to time (1 is always timed; default: 2 and '
+                        'all the cores, at most --images); the whole stage runs with the '
+                        'largest')
     parser.add_argument('--rounds', type=int, default=1,
                         help='timed inference passes per variant, alternately')
     parser.add_argument('--channels-last', action='store_true',
@@ -60,7 +78,7 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     if any(n < 1 for n in args.nproc or ()):
         parser.error(f'--nproc takes counts of 1 or more, got {args.nproc}')
-    counts = sorted({1, *(args.nproc or (2, len(os.sched_getaffinity(0))))})
+    counts = crf_process_counts(args.nproc, args.images, usable_cores())
 
     cfg = Config.fromfile(args.config)
     init_default_scope(cfg.get('default_scope', 'mmseg'))

@@ -40,8 +40,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument(
         '--amp-dtype', choices=('float16', 'bfloat16'),
         help="autocast dtype of --amp (implies it; default: the config's optim_wrapper.dtype, "
-        'else float16). bfloat16 trains without a loss scaler unless the config sets '
-        'optim_wrapper.loss_scale')
+        'else float16). With bfloat16 the loss is not scaled (float32\'s exponent range) '
+        'unless the config sets optim_wrapper.loss_scale')
     add_data_root_argument(parser)
     parser.add_argument(
         '--cfg-options', nargs='+', action=DictAction,
@@ -63,11 +63,15 @@ def build_config(args: argparse.Namespace) -> Config:
                            data_root=args.data_root)
     if args.amp or args.amp_dtype:
         try:
-            if enable_amp(cfg.optim_wrapper, args.amp_dtype):
-                print_log('AMP training is already enabled in your config.',
-                          logger='current', level=logging.WARNING)
+            already = enable_amp(cfg.optim_wrapper, args.amp_dtype)
         except ValueError as error:
             sys.exit(f'error: --amp: {error}')
+        if already:
+            print_log('AMP training is already enabled in your config.',
+                      logger='current', level=logging.WARNING)
+        print_log(f"AMP: autocast dtype {cfg.optim_wrapper.get('dtype') or 'float16'}, "
+                  f"loss_scale {cfg.optim_wrapper.get('loss_scale', 'dynamic')}",
+                  logger='current')
     cfg.resume = args.resume
     return cfg
 

@@ -104,13 +104,14 @@ def load_tool_config(config: str,
 def enable_amp(optim_wrapper: dict, dtype: Optional[str] = None) -> bool:
     """Turn an ``optim_wrapper`` config into mmengine's ``AmpOptimWrapper``, in place.
 
-    ``dtype`` (``'float16'`` / ``'bfloat16'``) replaces the config's; without
-    either, autocast uses float16 (mmengine's default). A ``loss_scale`` the
-    config sets is kept; otherwise it is ``'dynamic'`` (mmseg's ``--amp``), or
-    for bfloat16 ``dict(enabled=False)``: bfloat16 has float32's exponent
-    range, so no gradient underflows to scale away, and a disabled scaler adds
-    no unscale pass over the gradients and no per-step read of its inf check
-    (on a GPU, a wait for the step's work).
+    An ``OptimWrapper`` becomes an ``AmpOptimWrapper``; ``dtype``
+    (``'float16'`` / ``'bfloat16'``) replaces the config's (without either,
+    autocast uses float16, mmengine's default). The loss scale is chosen only
+    where the config sets none and this call changes the wrapper or its dtype:
+    ``'dynamic'`` (mmseg's ``--amp``), or for bfloat16 ``dict(enabled=False)``,
+    since bfloat16 has float32's exponent range (no gradient underflows to
+    scale away) and a disabled scaler adds no unscale pass over the gradients.
+    An ``AmpOptimWrapper`` without ``dtype`` is left as it is.
 
     Args:
         optim_wrapper (dict): ``cfg.optim_wrapper``, of type ``OptimWrapper``
@@ -123,6 +124,8 @@ def enable_amp(optim_wrapper: dict, dtype: Optional[str] = None) -> bool:
     kind = optim_wrapper.get('type', 'OptimWrapper')
     if kind not in ('OptimWrapper', 'AmpOptimWrapper'):
         raise ValueError(f'mixed precision needs optim_wrapper.type OptimWrapper, got {kind}')
+    if kind == 'AmpOptimWrapper' and dtype is None:
+        return True
     optim_wrapper['type'] = 'AmpOptimWrapper'
     if dtype is not None:
         optim_wrapper['dtype'] = dtype

@@ -62,9 +62,12 @@ def test_enable_amp_refuses_other_wrappers_and_keeps_the_rest():
     assert wrapper == dict(type='AmpOptimWrapper', optimizer=dict(type='SGD', lr=0.1),
                            clip_grad=dict(max_norm=1), dtype='bfloat16',
                            loss_scale=dict(enabled=False))
-    # already AMP: reported; the scale follows the dtype unless the config sets one
-    for dtype, scale in ((None, dict(enabled=False)), ('float16', 'dynamic')):
-        wrapper = dict(type='AmpOptimWrapper', dtype='bfloat16')
+    # already AMP: reported; left alone without a dtype, else the scale follows the dtype
+    # unless the config sets one
+    wrapper = dict(type='AmpOptimWrapper', dtype='bfloat16')
+    assert enable_amp(wrapper) and wrapper == dict(type='AmpOptimWrapper', dtype='bfloat16')
+    for dtype, scale in (('bfloat16', dict(enabled=False)), ('float16', 'dynamic')):
+        wrapper = dict(type='AmpOptimWrapper')
         assert enable_amp(wrapper, dtype) and wrapper['loss_scale'] == scale
     wrapper = dict(type='AmpOptimWrapper', loss_scale=512.0)
     assert enable_amp(wrapper, 'bfloat16') and wrapper['loss_scale'] == 512.0

@@ -15,16 +15,20 @@ def test_training_benchmark_variants_follow_the_same_loss_curve(capsys):
     """One process per variant in the tool; here in-process: fast and plain paths
     see the same batches and give the same losses step after step."""
     benchmark = load_tool('benchmark')
-    curves = {}
-    for variant in ('fast', 'plain'):
+    results = {}
+    for variant in ('fast', 'plain', 'amp'):
         benchmark.main([TOY_CFG, '--run-variant', variant, '--batch-size', '2', '--crop', '64',
                         '--iters', '2', '--warmup', '1'])
-        result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-        assert len(result['times']) == 2 and result['peak_gib'] > 0
-        assert result['flop'] > 0 and result['conv_tflops'] > 0
-        curves[variant] = result['losses']
-    assert len(curves['fast']) == 3 and np.isfinite(curves['fast']).all()
-    np.testing.assert_allclose(curves['fast'], curves['plain'], rtol=1e-4)
+        result = results[variant] = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+        assert len(result['times']) == 2 and result['peak_gib'] > 0 and result['conv_tflops'] > 0
+    assert len(results['fast']['losses']) == 3 and np.isfinite(results['fast']['losses']).all()
+    np.testing.assert_allclose(results['fast']['losses'], results['plain']['losses'], rtol=1e-4)
+    # each variant's own arithmetic: the fast path skips most of the side projection,
+    # and autocast changes the precision, not the work
+    assert results['fast']['flop'] < results['plain']['flop']
+    assert results['amp']['flop'] == results['fast']['flop']
+    assert [results[v]['dtype'] for v in ('fast', 'plain', 'amp')] == [
+        'float32', 'float32', 'bfloat16']
 
 
 def test_pseudo_label_benchmark_reports_every_figure(capsys):
@@ -42,52 +46,75 @@ def _samples(labels):
     return [SegDataSample(metainfo=dict(cls_label=label)) for label in labels]
 
 
-def test_step_flops_counts_the_plain_arithmetic_of_a_fast_model(tiny_model):
+def test_step_flops_counts_what_the_step_runs_and_leaves_the_model_as_it_was(tiny_model):
     """The count sees the frozen stages that the fast path runs as TorchScript
-    copies, grows with the batch, and leaves the model as it found it."""
-    from mmengine.optim import build_optim_wrapper
+    copies, grows with the batch, and changes no state of the model."""
     benchmark = load_tool('benchmark')
     model = tiny_model.train()
-    optim_wrapper = build_optim_wrapper(model, dict(optimizer=dict(type='SGD', lr=0.1)))
     torch.manual_seed(0)
     inputs = torch.randn(2, 3, 64, 64)
     labels = np.eye(len(model.loss_msdw.dc), dtype=np.float32)[:2]
     fast_cfg = dict(model.train_cfg)
     assert fast_cfg['fuse_bn'] and fast_cfg['freeze_frozen_stages']
     model.loss(inputs, _samples(labels))  # the fast path's TorchScript copies exist now
+    state = {key: value.clone() for key, value in model.state_dict().items()}
+    head = model.classifier.weight
+    head.grad = accumulated = torch.ones_like(head)  # e.g. gradient accumulation
 
-    flop = benchmark.step_flops(model, optim_wrapper, inputs, _samples(labels))
+    flop = benchmark.step_flops(model, inputs, _samples(labels))
     assert model.train_cfg == fast_cfg
+    assert head.grad is accumulated and float(accumulated.sum()) == head.numel()
+    head.grad = None
     assert all(p.grad is None for p in model.parameters())
-    # the same step counted on a model whose fast paths are off from the start
-    model.train_cfg.update(model.PLAIN_TRAIN_CFG)
+    for key, value in model.state_dict().items():
+        torch.testing.assert_close(value, state[key], rtol=0, atol=0, msg=key)
+    # the same step with the frozen stages run as modules, counted directly
+    model.train_cfg.update(freeze_frozen_stages=False)
     with FlopCounterMode(display=False) as counter:
         sum(model.loss(inputs, _samples(labels)).values()).backward()
     assert flop == counter.get_total_flops()
-    # counted on the fast path instead, the frozen stages' convolutions go unseen
+    # counted with the TorchScript copies, the frozen stages' convolutions go unseen
     model.train_cfg.update(fast_cfg)
     model.zero_grad(set_to_none=True)
     with FlopCounterMode(display=False) as counter:
         sum(model.loss(inputs, _samples(labels)).values()).backward()
     assert counter.get_total_flops() < flop
-    # per image: the step's arithmetic is linear in the batch
-    half = benchmark.step_flops(model, optim_wrapper, inputs[:1], _samples(labels[:1]))
+    # per image: the step's arithmetic is linear in the batch, also under autocast
+    half = benchmark.step_flops(model, inputs[:1], _samples(labels[:1]), torch.bfloat16)
     assert flop == 2 * half
 
 
-def test_arithmetic_line_reports_the_floor_fraction():
+def test_hardware_line_reports_the_floor_fraction():
     """4 TFLOP a step in 40 ms against a 400 TFLOP/s peak: a 10 ms floor, 25 % of it."""
     benchmark = load_tool('benchmark')
-    runs = [dict(flop=4e12, conv_tflops=200.0), dict(flop=4e12, conv_tflops=300.0)]
-    line = benchmark.arithmetic(runs, 0.040, peak_tflops=400)
+    runs = [dict(flop=4e12, conv_tflops=200.0, dtype='bfloat16'),
+            dict(flop=4e12, conv_tflops=300.0, dtype='bfloat16')]
+    line = benchmark.hardware_line(runs, 0.040, peak_tflops=400)
     assert line.startswith('4000.0 GFLOP a step: 100.000 TFLOP/s, 40% of a lone 3x3 '
-                           'convolution here (250.000 TFLOP/s)'), line
-    assert line.endswith('floor at 400 TFLOP/s 10.0 ms, 25.0% of it reached'), line
-    assert 'floor' not in benchmark.arithmetic(runs, 0.040)
+                           'convolution here (250.000 TFLOP/s, bfloat16)'), line
+    assert line.endswith('floor at the 400 TFLOP/s peak given for bfloat16 10.0 ms, 25.0% of '
+                         'it reached'), line
+    assert 'floor' not in benchmark.hardware_line(runs, 0.040)
 
+
+def test_peak_tflops_are_per_precision():
+    benchmark = load_tool('benchmark')
+    args = benchmark.parse_args([TOY_CFG, '--peak-tflops', 'bfloat16=989', 'float32=67.5'])
+    assert args.peak_tflops == dict(bfloat16=989.0, float32=67.5)
+    for bad in ('989', 'bf16=989', 'bfloat16=fast', 'float32=0'):
+        with pytest.raises(SystemExit):
+            benchmark.parse_args([TOY_CFG, '--peak-tflops', bad])
 
 
 def test_pseudo_label_benchmark_refuses_a_process_count_below_one(capsys):
     with pytest.raises(SystemExit):
         load_tool('benchmark_pseudo_labels').main([TOY_CFG, '--nproc', '2', '0'])
     assert "--nproc takes counts of 1 or more, got [2, 0]" in capsys.readouterr().err
+
+
+def test_crf_process_counts_default_to_two_and_all_cores_within_the_images():
+    counts = load_tool('benchmark_pseudo_labels').crf_process_counts
+    assert counts(None, images=8, cores=64) == [1, 2, 8]
+    assert counts(None, images=100, cores=16) == [1, 2, 16]
+    assert counts(None, images=8, cores=1) == [1]
+    assert counts([4, 16], images=8, cores=2) == [1, 4, 16]  # asked for: timed as asked
