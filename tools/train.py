@@ -14,6 +14,7 @@ import os
 import sys
 
 from mmengine.config import Config, DictAction
+from mmengine.device import get_device
 from mmengine.logging import print_log
 from mmengine.runner import Runner
 
@@ -79,6 +80,10 @@ def build_config(args: argparse.Namespace) -> Config:
 def main(argv=None) -> None:
     args = parse_args(argv)
     cfg = build_config(args)
+    device = get_device()
+    if cfg.optim_wrapper.get('type') == 'AmpOptimWrapper' and device in ('cpu', 'mps'):
+        sys.exit('error: AMP training (--amp, --amp-dtype or an AmpOptimWrapper config) needs '
+                 f"a GPU: mmengine's AmpOptimWrapper refuses the {device} device of this machine")
     setup_cpu_distributed(cfg, args.launcher)
     runner = Runner.from_cfg(cfg)
     with trusted_local_checkpoints():  # resume / load_from of local files

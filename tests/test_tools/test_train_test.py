@@ -132,6 +132,16 @@ def test_missing_config_is_a_one_line_error(tmp_path):
     assert 'error: checkpoint file not found' in result.stderr and 'Traceback' not in result.stderr
 
 
+def test_amp_without_a_gpu_is_a_one_line_error(tmp_path, monkeypatch):
+    monkeypatch.setenv('CUDA_VISIBLE_DEVICES', '')  # a machine without a GPU
+    result = run_cli(['tools/train.py', TOY_CONFIG, '--work-dir', str(tmp_path),
+                      '--amp-dtype', 'bfloat16'])
+    assert result.returncode != 0 and 'Traceback' not in result.stderr
+    assert result.stderr.strip().splitlines()[-1] == (
+        'error: AMP training (--amp, --amp-dtype or an AmpOptimWrapper config) needs a GPU: '
+        "mmengine's AmpOptimWrapper refuses the cpu device of this machine")
+
+
 def test_unknown_type_names_the_type(toy_voc, tmp_path):
     result = run_cli(['tools/train.py', TOY_CONFIG, '--work-dir', str(tmp_path),
                       *data_options(toy_voc, 'model.type=NoSuchClassifier')])
