@@ -81,7 +81,7 @@ def main(argv=None) -> None:
     args = parse_args(argv)
     cfg = build_config(args)
     device = get_device()
-    if cfg.optim_wrapper.get('type') == 'AmpOptimWrapper' and device in ('cpu', 'mps'):
+    if cfg.get('optim_wrapper', {}).get('type') == 'AmpOptimWrapper' and device in ('cpu', 'mps'):
         sys.exit('error: AMP training (--amp, --amp-dtype or an AmpOptimWrapper config) needs '
                  f"a GPU: mmengine's AmpOptimWrapper refuses the {device} device of this machine")
     setup_cpu_distributed(cfg, args.launcher)
