@@ -7,6 +7,7 @@ import os.path as osp
 import pytest
 import torch
 from mmengine.registry import init_default_scope
+from torch.utils._python_dispatch import TorchDispatchMode
 
 import mmsfc  # noqa: F401  (registration)
 from mmsfc.testing import TOY_CLASSES, generate_toy_voc
@@ -22,6 +23,28 @@ def load_tool(name):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+class DeviceReads(TorchDispatchMode):
+    """Records the dispatched ops that read a value back from the device.
+
+    ``.item()`` / ``float()`` / ``bool()`` (``_local_scalar_dense``,
+    ``is_nonzero``, ``equal``) and data-dependent shapes (``nonzero``,
+    ``unique``, ``masked_select``): on a GPU each waits for the queued work.
+    ``calls`` lists their names in order.
+    """
+
+    OPS = ('_local_scalar_dense', 'nonzero', 'unique', 'masked_select', 'is_nonzero', 'equal')
+
+    def __init__(self):
+        super().__init__()
+        self.calls = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        name = func.overloadpacket.__name__
+        if any(name.startswith(op) or op in name for op in self.OPS):
+            self.calls.append(name)
+        return func(*args, **(kwargs or {}))
+
 
 #: A ResNet-18 SFC network for 64x64 inputs (5 classes with background).
 TINY_MODEL = dict(

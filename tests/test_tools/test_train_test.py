@@ -14,7 +14,7 @@ import torch
 from mmengine.config import Config
 from mmengine.runner.checkpoint import load_from_local
 
-from conftest import REPO_ROOT, TOY_CONFIG, load_tool
+from conftest import REPO_ROOT, TOY_CONFIG, DeviceReads, load_tool
 from mmsfc.testing import TOY_CLASSES, run_on_free_port
 
 
@@ -269,18 +269,6 @@ def test_bfloat16_amp_wrapper_updates_as_the_plain_wrapper_under_autocast(
     from mmengine.optim import build_optim_wrapper
     from mmengine.optim.optimizer import amp_optimizer_wrapper
     from mmseg.structures import SegDataSample
-    from torch.utils._python_dispatch import TorchDispatchMode
-
-    class Reads(TorchDispatchMode):
-        def __init__(self):
-            super().__init__()
-            self.calls = []
-
-        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-            if func.overloadpacket.__name__ in ('_local_scalar_dense', 'is_nonzero', 'equal'):
-                self.calls.append(func.overloadpacket.__name__)
-            return func(*args, **(kwargs or {}))
-
     monkeypatch.setattr(amp_optimizer_wrapper, 'is_cuda_available', lambda: True)
     train = load_tool('train')
     cfg = train.build_config(train.parse_args([TOY_CONFIG, '--work-dir', str(tmp_path),
@@ -298,7 +286,7 @@ def test_bfloat16_amp_wrapper_updates_as_the_plain_wrapper_under_autocast(
             del wrapper_cfg['dtype'], wrapper_cfg['loss_scale']
         wrapper = build_optim_wrapper(model, wrapper_cfg)
         for _ in range(2):  # the first step finds the BN pairs and plans the resize
-            with Reads() as record:
+            with DeviceReads() as record:
                 if name == 'plain':
                     with torch.autocast('cpu', dtype=torch.bfloat16):
                         loss = sum(model.loss(inputs, samples).values())

@@ -4,6 +4,7 @@ import torch
 import torch.nn as nn
 from mmseg.structures import SegDataSample
 
+from conftest import DeviceReads
 from mmsfc.models.utils.fuse import BatchNormFolder
 
 from .test_sfc_fast_path import randomize_batch_norms
@@ -73,31 +74,15 @@ def test_training_step_reads_nothing_back_from_the_device(tiny_model):
     step asks the device for no value: no ``.item()``, no data-dependent shape
     (``nonzero`` / ``unique`` / masked selection), which on a GPU would each wait
     for the queued work. Checked on the CPU by recording the dispatched ops."""
-    from torch.utils._python_dispatch import TorchDispatchMode
-
-    syncing = ('_local_scalar_dense', 'nonzero', 'unique', 'masked_select', 'is_nonzero',
-               'equal')
-
-    class Record(TorchDispatchMode):
-        def __init__(self):
-            super().__init__()
-            self.calls = []
-
-        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-            name = func.overloadpacket.__name__
-            if any(name.startswith(op) or op in name for op in syncing):
-                self.calls.append(name)
-            return func(*args, **(kwargs or {}))
-
     tiny_model.train()
     samples = [SegDataSample(metainfo=dict(cls_label=label)) for label in
                ([1, 0, 1, 0], [0, 1, 0, 0])]
     inputs = torch.randn(2, 3, 64, 64)
     sum(tiny_model.loss(inputs, samples).values()).backward()  # first step: set-up
-    with Record() as record:
+    with DeviceReads() as record:
         sum(tiny_model.loss(inputs, samples).values()).backward()
     assert record.calls == []
     # the recorder sees such reads: a step with an .item() is caught
-    with Record() as record:
+    with DeviceReads() as record:
         tiny_model.loss(inputs, samples)['loss_cls'].item()
     assert record.calls == ['_local_scalar_dense']
