@@ -85,14 +85,15 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     peaks = {}
     for item in args.peak_tflops:
-        dtype, _, value = item.partition('=')
+        dtype, _, text = item.partition('=')
         try:
-            peaks[dtype] = float(value)
+            value = float(text)
         except ValueError:
-            peaks[dtype] = -1.0
-        if dtype not in ('float32', 'bfloat16', 'float16') or not peaks[dtype] > 0:
+            value = float('nan')
+        if dtype not in ('float32', 'bfloat16', 'float16') or not value > 0:
             parser.error(f'--peak-tflops takes DTYPE=TFLOPS with DTYPE float32, bfloat16 or '
                          f'float16 and TFLOPS > 0, got {item!r}')
+        peaks[dtype] = value
     args.peak_tflops = peaks
     return args
 
