@@ -29,11 +29,15 @@ class DeviceReads(TorchDispatchMode):
 
     ``.item()`` / ``float()`` / ``bool()`` (``_local_scalar_dense``,
     ``is_nonzero``, ``equal``) and data-dependent shapes (``nonzero``,
-    ``unique``, ``masked_select``): on a GPU each waits for the queued work.
+    ``unique``, ``masked_select``, indexing with a boolean mask): on a GPU
+    each waits for the queued work.
     ``calls`` lists their names in order.
     """
 
     OPS = ('_local_scalar_dense', 'nonzero', 'unique', 'masked_select', 'is_nonzero', 'equal')
+    #: ops whose boolean-mask indices are turned into positions (``nonzero``)
+    #: inside their kernel, below this mode: ``x[mask]``, ``x[mask] = v``
+    INDEX_OPS = ('index', 'index_put', 'index_put_', '_index_put_impl_')
 
     def __init__(self):
         super().__init__()
@@ -43,6 +47,10 @@ class DeviceReads(TorchDispatchMode):
         name = func.overloadpacket.__name__
         if any(name.startswith(op) or op in name for op in self.OPS):
             self.calls.append(name)
+        elif name in self.INDEX_OPS and len(args) > 1 and any(
+                isinstance(index, torch.Tensor) and index.dtype in (torch.bool, torch.uint8)
+                for index in args[1]):
+            self.calls.append(f'{name}[mask]')
         return func(*args, **(kwargs or {}))
 
 

@@ -1,4 +1,5 @@
 # Copyright (c) mmsfc contributors. All rights reserved.
+import pytest
 import torch
 from mmseg.registry import MODELS
 
@@ -63,3 +64,47 @@ def test_config_loss_averages_over_labelled_pixels_only():
     torch.testing.assert_close(loss, expected)
     diluted = F.cross_entropy(logits, labels, ignore_index=255, reduction='sum') / labels.numel()
     assert loss > 1.5 * diluted
+
+
+def labelled_samples(labels):
+    from mmengine.structures import PixelData
+    from mmseg.structures import SegDataSample
+    return [SegDataSample(gt_sem_seg=PixelData(data=label[None])) for label in labels]
+
+
+@pytest.mark.parametrize('loss_decode', [
+    dict(type='CrossEntropyLoss', loss_weight=1.0, avg_non_ignore=True),
+    dict(type='CrossEntropyLoss', loss_weight=0.5, avg_non_ignore=False),
+    [dict(type='CrossEntropyLoss', avg_non_ignore=True),  # two terms of one name: summed
+     dict(type='CrossEntropyLoss', loss_weight=0.3, avg_non_ignore=True),
+     dict(type='CrossEntropyLoss', loss_weight=0.2, loss_name='loss_other')],
+])
+@pytest.mark.parametrize('ignored', ['some', 'all'])
+def test_losses_equal_mmseg_without_device_reads(loss_decode, ignored):
+    """Our loss_by_feat gives mmseg's values with no read back from the device."""
+    from mmseg.models.decode_heads.decode_head import BaseDecodeHead
+
+    from conftest import DeviceReads
+    head = build_head(loss_decode=loss_decode)
+    torch.manual_seed(1)
+    logits = torch.randn(2, 3, 5, 6, requires_grad=True)  # resized to the 10 x 12 labels
+    labels = torch.randint(0, 3, (2, 10, 12))
+    labels[0, :, 7:] = 255
+    labels[1, :4] = 255
+    if ignored == 'all':
+        labels[:] = 255
+    samples = labelled_samples(labels)
+    with DeviceReads() as ours_reads:
+        ours = head.loss_by_feat(logits, samples)
+    with DeviceReads() as mmseg_reads:
+        expected = BaseDecodeHead.loss_by_feat(head, logits, samples)
+    assert ours.keys() == expected.keys()
+    for name in expected:
+        assert ours[name].shape == expected[name].shape, name
+        torch.testing.assert_close(ours[name], expected[name], rtol=1e-6, atol=1e-6)
+    grad, = torch.autograd.grad(sum(v for k, v in ours.items() if k != 'acc_seg'), logits)
+    expected_grad, = torch.autograd.grad(
+        sum(v for k, v in expected.items() if k != 'acc_seg'), logits)
+    torch.testing.assert_close(grad, expected_grad, rtol=1e-6, atol=1e-7)
+    assert ours_reads.calls == []
+    assert mmseg_reads.calls  # the recorder sees mmseg's count and boolean indexing
