@@ -1,17 +1,20 @@
 # Copyright (c) mmsfc contributors. All rights reserved.
-"""Training-step time and peak memory of a CAM model, fast paths on and off.
+"""Training-step time and peak memory of a CAM or segmentation model, fast paths on and off.
 
-Runs full optimisation steps (forward at both scales, backward, gradient
-clipping, SGD update through the config's optim_wrapper) on random images
-with random image-level labels; no weights are downloaded. Each variant runs
-in its own process (so each has its own peak memory), ``--rounds`` times
-alternately:
+Runs full optimisation steps (forward, backward, gradient clipping if the
+config clips, the update through the config's optim_wrapper) on random
+images; no weights are downloaded. A CAM model (``SFCClassifier``, stage 1)
+trains at both scales on random image-level labels; a segmentor (e.g. the
+DeepLabV2 of stage 4) on random label maps with a quarter of the pixels
+ignored (255), as pseudo labels have. Each variant runs in its own process
+(so each has its own peak memory), ``--rounds`` times alternately:
 
-- ``fast``: the model's ``train_cfg`` fast paths (frozen BatchNorms folded, on
-  CPUs the frozen stages as frozen copies; ``--channels-last`` adds
-  channels_last inputs) and the config's optimiser (fused);
-- ``plain``: every fast path off (``SFCClassifier.PLAIN_TRAIN_CFG``, and the
-  optimiser without ``fused``);
+- ``fast``: the model's ``train_cfg`` fast paths (CAM model: frozen
+  BatchNorms folded, on CPUs the frozen stages as frozen copies; either
+  model: channels_last inputs with ``--channels-last``) and the config's
+  optimiser (fused);
+- ``plain``: every fast path off (``SFCClassifier.PLAIN_TRAIN_CFG``, no
+  channels_last, and the optimiser without ``fused``);
 - ``amp`` (optional): ``fast`` with the forward under autocast in
   ``--amp-dtype`` (bfloat16 by default); on a GPU through the
   ``AmpOptimWrapper`` that ``tools/train.py --amp-dtype`` builds (float16
@@ -27,7 +30,7 @@ so no step waits for them).
 
 How close a step comes to the hardware: after the timing (so neither the
 times nor the peak memory include it), each process counts the arithmetic of
-its variant's step, forward and backward at both scales, with
+its variant's step, forward and backward (at both scales for a CAM model), with
 ``torch.utils.flop_counter.FlopCounterMode`` (on one image, times the batch:
 the count is linear in it; the CPU-only TorchScript copies of the frozen
 stages are left out for the count, as the counter cannot see into them), and
@@ -44,6 +47,9 @@ Examples::
     python tools/benchmark.py configs/sfc/sfc_r50_voc.py --batch-size 20 --crop 512
     python tools/benchmark.py configs/sfc/sfc_r50_voc.py --batch-size 20 --crop 512 \
         --variants fast amp --channels-last --iters 300 --peak-tflops bfloat16=989
+    python tools/benchmark.py \
+        configs/deeplabv2/deeplabv2_r101-d8_1xb10-20k_voc12aug-321x321_pseudo.py \
+        --batch-size 10 --crop 321 --variants fast plain amp --channels-last
 """
 import argparse
 import json
@@ -59,10 +65,11 @@ from torch.utils.flop_counter import FlopCounterMode
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description='Benchmark SFCClassifier training steps')
+    parser = argparse.ArgumentParser(description='Benchmark training steps')
     parser.add_argument('config', help='config file')
     parser.add_argument('--batch-size', type=int, default=4,
-                        help='images per step (the reference uses 16 + 4 IBR = 20)')
+                        help='images per step (the references: 16 + 4 IBR = 20 for SFC, '
+                        '10 for DeepLabV2)')
     parser.add_argument('--crop', type=int, default=512, help='square input side')
     parser.add_argument('--iters', type=int, default=5, help='timed steps per process')
     parser.add_argument('--warmup', type=int, default=2, help='untimed steps first')
@@ -98,13 +105,28 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
-def random_batch(num_fg: int, batch_size: int, crop: int, rng: np.random.Generator):
-    """Normalised images ``(B, 3, crop, crop)`` and samples with random labels."""
+def random_batch(num_fg: int, batch_size: int, crop: int, rng: np.random.Generator,
+                 label_maps: bool = False):
+    """Normalised images ``(B, 3, crop, crop)`` and samples with random labels.
+
+    Image-level labels ``cls_label`` over ``num_fg`` foreground classes, or
+    with ``label_maps`` label maps ``gt_sem_seg`` over ``num_fg + 1``
+    classes whose top quarter is ignored (255).
+    """
+    from mmengine.structures import PixelData
     from mmseg.structures import SegDataSample
     inputs = torch.from_numpy(rng.standard_normal((batch_size, 3, crop, crop),
                                                   dtype=np.float32))
     samples = []
     for _ in range(batch_size):
+        if label_maps:
+            label = rng.integers(num_fg + 1, size=(1, crop, crop))
+            label[:, :crop // 4] = 255
+            shape = (crop, crop)
+            samples.append(SegDataSample(
+                gt_sem_seg=PixelData(data=torch.from_numpy(label)),
+                metainfo=dict(img_shape=shape, pad_shape=shape, ori_shape=shape)))
+            continue
         label = (rng.random(num_fg) < 2 / num_fg).astype(np.float32)
         label[rng.integers(num_fg)] = 1
         samples.append(SegDataSample(metainfo=dict(cls_label=label)))
@@ -128,33 +150,37 @@ def step_flops(model, inputs: torch.Tensor, samples: list,
 
     Counted by ``torch.utils.flop_counter.FlopCounterMode`` (convolutions,
     matrix products and their backward; 2 FLOP per multiply-add) on the
-    model's own ``train_cfg``, except ``freeze_frozen_stages``: those
-    TorchScript copies (CPU only) call operators the counter cannot see, and
-    run the same convolutions as the modules. The parameters' ``.grad`` are
-    put back as they were after the count.
+    model's own ``train_cfg``, except an ``SFCClassifier``'s
+    ``freeze_frozen_stages``: those TorchScript copies (CPU only) call
+    operators the counter cannot see, and run the same convolutions as the
+    modules. The parameters' ``.grad`` are put back as they were after the
+    count.
 
     Args:
-        model (SFCClassifier): In training mode.
+        model (BaseModel): ``SFCClassifier`` or a segmentor, in training mode.
         inputs (Tensor): A batch ``(N, 3, H, W)`` on the model's device.
-        samples (list[SegDataSample]): Their samples with ``cls_label``.
+        samples (list[SegDataSample]): Their samples with labels.
         autocast_dtype (torch.dtype, optional): Run the forward under
             autocast in this dtype (the backward outside it, as in training).
 
     Returns:
         int: The FLOP count.
     """
-    freeze = model.train_cfg['freeze_frozen_stages']
-    model.train_cfg['freeze_frozen_stages'] = False
+    train_cfg = model.train_cfg
+    freeze = train_cfg.get('freeze_frozen_stages')
+    if freeze is not None:
+        train_cfg['freeze_frozen_stages'] = False
     grads = {param: param.grad for param in model.parameters()}
     try:
         model.zero_grad(set_to_none=True)
         with FlopCounterMode(display=False) as counter:
             with torch.autocast(inputs.device.type, dtype=autocast_dtype,
                                 enabled=autocast_dtype is not None):
-                loss = sum(model.loss(inputs, samples).values())
+                loss, _ = model.parse_losses(model.loss(inputs, samples))
             loss.backward()  # (autograd.grad clashes with the counter's module hooks)
     finally:
-        model.train_cfg['freeze_frozen_stages'] = freeze
+        if freeze is not None:
+            train_cfg['freeze_frozen_stages'] = freeze
         for param, grad in grads.items():
             param.grad = grad
     return counter.get_total_flops()
@@ -214,16 +240,21 @@ def run_variant(args) -> dict:
     amp = args.run_variant == 'amp'
     device = torch.device(args.device)
     model = MODELS.build(cfg.model).to(device)
-    model.train_cfg.update(dict(channels_last=args.channels_last) if fast
-                           else model.PLAIN_TRAIN_CFG)
+    segmentor = hasattr(model, 'decode_head')  # else a CAM model (SFCClassifier)
+    if segmentor:
+        model.train_cfg = dict(model.train_cfg or {}, channels_last=fast and args.channels_last)
+        num_fg = model.decode_head.num_classes - 1
+    else:
+        model.train_cfg.update(dict(channels_last=args.channels_last) if fast
+                               else model.PLAIN_TRAIN_CFG)
+        num_fg = model.num_classes - 1
+        # random data: equal class counts give DC = 1 for any N_IBR / N_iter (which the
+        # DistributionCoefficientHook would take from the training loader)
+        loss = model.loss_msdw
+        loss.n_ibr = 1 if loss.n_ibr is None else loss.n_ibr
+        loss.n_iter = 1 if loss.n_iter is None else loss.n_iter
+        loss.set_class_counts([1] * num_fg)
     model.train()
-    num_fg = model.num_classes - 1
-    # random data: equal class counts give DC = 1 for any N_IBR / N_iter (which the
-    # DistributionCoefficientHook would take from the training loader)
-    loss = model.loss_msdw
-    loss.n_ibr = 1 if loss.n_ibr is None else loss.n_ibr
-    loss.n_iter = 1 if loss.n_iter is None else loss.n_iter
-    loss.set_class_counts([1] * num_fg)
     if not fast:
         cfg.optim_wrapper.optimizer.pop('fused', None)
     # on a GPU, amp trains as tools/train.py --amp-dtype does (mmengine's AmpOptimWrapper,
@@ -233,7 +264,7 @@ def run_variant(args) -> dict:
         enable_amp(cfg.optim_wrapper, args.amp_dtype)
     optim_wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
     rng = np.random.default_rng(args.seed)
-    batches = [random_batch(num_fg, args.batch_size, args.crop, rng)
+    batches = [random_batch(num_fg, args.batch_size, args.crop, rng, label_maps=segmentor)
                for _ in range(args.warmup + args.iters)]
     dtype = getattr(torch, args.amp_dtype)
     loss_values = []
@@ -241,8 +272,9 @@ def run_variant(args) -> dict:
     def step(inputs, samples):
         with (optim_wrapper.optim_context(model) if amp_wrapper else
               torch.autocast(device.type, dtype=dtype, enabled=amp)):
-            losses = model.loss(inputs.to(device, non_blocking=True), samples)
-        loss = sum(losses.values())
+            losses = model.loss(inputs.to(device, non_blocking=True),
+                                [sample.to(device) for sample in samples])
+        loss, _ = model.parse_losses(losses)
         optim_wrapper.update_params(loss)
         loss_values.append(loss.detach())
 
@@ -269,7 +301,8 @@ def run_variant(args) -> dict:
     # after the figures above: the arithmetic of a step and the device's convolution rate
     # (one image, times the batch: linear in it, and the least extra memory)
     inputs, samples = batches[0]
-    result['flop'] = args.batch_size * step_flops(model, inputs[:1].to(device), samples[:1],
+    result['flop'] = args.batch_size * step_flops(model, inputs[:1].to(device),
+                                                  [samples[0].to(device)],
                                                   dtype if amp else None)
     result['dtype'] = args.amp_dtype if amp else 'float32'
     result['conv_tflops'] = conv_tflops(device, dtype if amp else torch.float32,

@@ -31,6 +31,24 @@ def test_training_benchmark_variants_follow_the_same_loss_curve(capsys):
         'float32', 'float32', 'bfloat16']
 
 
+def test_training_benchmark_runs_a_segmentor_on_random_label_maps(capsys):
+    """Stage 4's DeepLabV2: channels_last changes the layout, not the losses or the work."""
+    from conftest import REPO_ROOT
+    config = f'{REPO_ROOT}/configs/deeplabv2/deeplabv2_r18-d8_1xb4-40it_toyvoc-64x64_pseudo.py'
+    benchmark = load_tool('benchmark')
+    results = {}
+    for variant in ('fast', 'plain', 'amp'):
+        benchmark.main([config, '--run-variant', variant, '--batch-size', '2', '--crop', '48',
+                        '--iters', '2', '--warmup', '1', '--channels-last'])
+        results[variant] = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    fast, plain, amp = results['fast'], results['plain'], results['amp']
+    assert len(fast['losses']) == 3 and np.isfinite(fast['losses']).all()
+    np.testing.assert_allclose(fast['losses'], plain['losses'], rtol=1e-5)
+    np.testing.assert_allclose(amp['losses'], fast['losses'], rtol=2e-2)
+    assert fast['flop'] == plain['flop'] == amp['flop'] > 0
+    assert amp['dtype'] == 'bfloat16'
+
+
 def test_pseudo_label_benchmark_reports_every_figure(capsys):
     load_tool('benchmark_pseudo_labels').main([TOY_CFG, '--images', '2', '--size', '40', '56',
                                                '--nproc', '2'])

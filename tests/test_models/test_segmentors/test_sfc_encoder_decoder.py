@@ -2,6 +2,7 @@
 import os.path as osp
 
 import numpy as np
+import pytest
 import torch
 from mmengine.config import Config
 from mmengine.optim import build_optim_wrapper
@@ -79,3 +80,68 @@ def test_test_time_crf_changes_predictions_only_near_edges(toy_voc, tmp_path):
     assert len(changed) > 0, 'the CRF changed nothing'
     assert changed.min() >= 34 and changed.max() < 40  # only between the CAM and the edge
     assert (pred[:, 40:] == 1).all() and (pred[:, :34] == 0).all()
+
+
+def random_seg_batch(num_classes, size=64, seed=0):
+    from mmengine.structures import PixelData
+    gen = torch.Generator().manual_seed(seed)
+    inputs = torch.randn(2, 3, size, size, generator=gen)
+    samples = []
+    for _ in range(2):
+        label = torch.randint(0, num_classes, (1, size, size), generator=gen)
+        label[:, : size // 4] = 255  # uncertain pixels of pseudo labels
+        meta = dict(img_shape=(size, size), pad_shape=(size, size), ori_shape=(size, size))
+        samples.append(SegDataSample(gt_sem_seg=PixelData(data=label), metainfo=meta))
+    return inputs, samples
+
+
+@pytest.mark.parametrize('msc_scales', [None, (1.0, 0.5)])
+def test_channels_last_gives_the_same_losses_grads_and_logits(toy_voc, msc_scales):
+    cfg = toy_cfg(toy_voc, msc_scales=msc_scales)
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model)
+    inputs, samples = random_seg_batch(cfg.model.decode_head.num_classes)
+    layouts = []
+    model.backbone.conv1.register_forward_pre_hook(lambda mod, args: layouts.append(
+        args[0].is_contiguous(memory_format=torch.channels_last)))
+
+    def run(channels_last):
+        model.train_cfg = dict(channels_last=channels_last)
+        model.test_cfg.channels_last = channels_last
+        model.train()
+        model.zero_grad()
+        losses = model.loss(inputs, samples)
+        sum(v for k, v in losses.items() if 'loss' in k).backward()
+        grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+        model.eval()
+        with torch.no_grad():
+            logits = model.encode_decode(inputs, [s.metainfo for s in samples])
+        return losses, grads, logits
+
+    plain = run(False)
+    assert not any(layouts)
+    layouts.clear()
+    fast = run(True)
+    assert layouts and all(layouts)
+    for name in plain[0]:
+        torch.testing.assert_close(fast[0][name], plain[0][name], rtol=1e-5, atol=1e-5)
+    assert fast[1].keys() == plain[1].keys() and len(plain[1]) > 10
+    for name in plain[1]:
+        torch.testing.assert_close(fast[1][name], plain[1][name], rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(fast[2], plain[2], rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize('msc_scales', [None, (1.0, 0.75, 0.5)])
+def test_training_step_reads_nothing_back_from_the_device(toy_voc, msc_scales):
+    """Forward, losses and backward queue on a GPU without waiting for it."""
+    from conftest import DeviceReads
+    cfg = toy_cfg(toy_voc, msc_scales=msc_scales)
+    model = MODELS.build(cfg.model)
+    model.train()
+    inputs, samples = random_seg_batch(cfg.model.decode_head.num_classes)
+    with DeviceReads() as record:
+        losses = model.loss(inputs, samples)
+        loss, _ = model.parse_losses(losses)
+        loss.backward()
+    assert record.calls == []
+    assert any(name.endswith('acc_seg') for name in losses)
