@@ -27,6 +27,14 @@ from ..utils.fuse import BatchNormFolder, FoldedModuleCache
 _INFERENCE_MAPS = ('final', 'w', 'p')
 
 
+def _to_device(tensor: Tensor, device: torch.device) -> Tensor:
+    """``tensor`` from the host on ``device``; to a GPU through pinned memory,
+    so that the copy does not wait for the work queued there."""
+    if device.type == 'cuda':
+        return tensor.pin_memory().to(device, non_blocking=True)
+    return tensor.to(device)
+
+
 @dataclass
 class CAMOutputs:
     """Outputs of one forward pass at one scale.
@@ -296,7 +304,11 @@ class SFCClassifier(BaseModel):
 
     # --------------------------------------------------------------- training
     def _labels(self, inputs: Tensor, data_samples: Sequence[SegDataSample]) -> Tensor:
-        """Multi-hot foreground labels ``y`` of shape ``(N, K)``."""
+        """Multi-hot foreground labels ``y`` of shape ``(N, K)`` on ``inputs``' device."""
+        return _to_device(self._host_labels(inputs, data_samples), inputs.device)
+
+    def _host_labels(self, inputs: Tensor, data_samples: Sequence[SegDataSample]) -> Tensor:
+        """Multi-hot foreground labels ``y`` of shape ``(N, K)`` on the host."""
         labels = []
         for sample in data_samples:
             if 'cls_label' not in sample:
@@ -307,10 +319,7 @@ class SFCClassifier(BaseModel):
                 raise ValueError(f'cls_label of {sample.get("img_path", "a sample")} has '
                                  f'{label.numel()} entries, expected {self.num_classes - 1}')
             labels.append(label)
-        labels = torch.stack(labels)
-        if inputs.device.type == 'cuda':  # pinned: the copy does not wait for the GPU
-            return labels.pin_memory().to(inputs.device, non_blocking=True)
-        return labels.to(inputs.device)
+        return torch.stack(labels)
 
     @staticmethod
     def _valid_masks(inputs: Tensor, data_samples: Sequence[SegDataSample]) -> Tensor:
@@ -466,26 +475,37 @@ class SFCClassifier(BaseModel):
         finally:
             self._modules['backbone'] = backbone
 
-    def _rescale(self, images: Tensor, size: Tuple[int, int]) -> Tensor:
+    def _host_pixels(self, images: Tensor) -> np.ndarray:
+        """The uint8 pixels ``(n, H, W, 3)`` of normalised ``images`` ``(n, 3, H, W)``
+        on the host (the data preprocessor's normalisation undone)."""
+        mean, std = self.data_preprocessor.mean, self.data_preprocessor.std
+        pixels = (images * std + mean).round().clamp(0, 255).byte().permute(0, 2, 3, 1)
+        return pixels.cpu().numpy()
+
+    def _rescale(self, images: Tensor, size: Tuple[int, int],
+                 pixels: Optional[np.ndarray] = None) -> Tensor:
         """Resize normalised images ``(n, 3, H, W)`` to ``size`` for a test scale.
 
         ``test_cfg.resize='pil'`` (default) reproduces the authors exactly:
-        the image is mapped back to uint8 with the data preprocessor's mean
-        and std, resized with PIL's bicubic filter, and normalised again.
-        ``'torch'`` resizes the tensor with antialiased bicubic interpolation
-        (stays on the device; mean absolute difference ~0.4 grey levels).
+        the images' uint8 pixels (``pixels`` from :meth:`_host_pixels`, read
+        here if not given) are resized with PIL's bicubic filter and
+        normalised again on the device (copied from pinned memory on a GPU:
+        no wait for the work queued there). ``'torch'`` resizes the tensor
+        with antialiased bicubic interpolation (stays on the device; mean
+        absolute difference ~0.4 grey levels).
         """
         if self.test_cfg['resize'] == 'torch':
             return F.interpolate(images, size=size, mode='bicubic', align_corners=False,
                                  antialias=True)
+        if pixels is None:
+            pixels = self._host_pixels(images)
         mean, std = self.data_preprocessor.mean, self.data_preprocessor.std
-        pixels = (images * std + mean).round().clamp(0, 255).byte().permute(0, 2, 3, 1)
-        resized = [
+        resized = np.stack([
             np.asarray(Image.fromarray(array).resize((size[1], size[0]), Image.BICUBIC))
-            for array in pixels.cpu().numpy()
-        ]
-        resized = torch.from_numpy(np.stack(resized)).permute(0, 3, 1, 2).to(images)
-        return (resized - mean) / std
+            for array in pixels
+        ])
+        resized = _to_device(torch.from_numpy(resized), images.device)
+        return (resized.permute(0, 3, 1, 2).to(images.dtype) - mean) / std
 
     def _background_rule(self, cam: Tensor) -> Tensor:
         """``M' = [M_bg + bg_offset, fg_scale * M_c]`` (docs/method_notes.md §12)."""
@@ -512,13 +532,17 @@ class SFCClassifier(BaseModel):
             max-normalised ``M_W`` and ``M_P`` (``(K+1, H, W)``, before the
             background rule, zero for absent classes).
         """
-        label_masks = label_to_channel_mask(self._labels(inputs, data_samples))
+        # on the host (NumPy): which classes to compute is known without reading the device
+        host_masks = label_to_channel_mask(self._host_labels(inputs, data_samples))
+        label_masks = _to_device(host_masks, inputs.device)
+        host_masks = host_masks.numpy()
         groups = defaultdict(list)  # images of one size run as one batch
         for index, sample in enumerate(data_samples):
             groups[tuple(sample.metainfo.get('img_shape', inputs.shape[2:])[:2])].append(index)
         for (height, width), indices in groups.items():
             cam_w, cam_p = self._multi_scale_cams(inputs[indices, :, :height, :width],
-                                                  label_masks[indices, :, None, None])
+                                                  label_masks[indices, :, None, None],
+                                                  host_masks[indices])
             for index, one_w, one_p in zip(indices, cam_w, cam_p):
                 sample = data_samples[index]
                 ori_shape = tuple(sample.metainfo.get('ori_shape', (height, width))[:2])
@@ -526,15 +550,21 @@ class SFCClassifier(BaseModel):
                     one_w, one_p = (F.interpolate(m[None], size=ori_shape, mode='bilinear',
                                                   align_corners=False)[0]
                                     for m in (one_w, one_p))
-                self._pack_prediction(sample, one_w, one_p, label_masks[index])
+                self._pack_prediction(sample, one_w, one_p, host_masks[index])
         return data_samples
 
-    def _multi_scale_cams(self, images: Tensor, label_mask: Tensor) -> Tuple[Tensor, Tensor]:
+    def _multi_scale_cams(self, images: Tensor, label_mask: Tensor,
+                          host_mask: np.ndarray) -> Tuple[Tensor, Tensor]:
         """Sum over the test scales, then per-channel max normalisation (§6.1).
+
+        Nothing is read back from the device: the image's pixels are copied
+        to the host once, before any scale runs, so on a GPU the host resizes
+        of the next scales overlap the queued work of the previous ones.
 
         Args:
             images (Tensor): Normalised images of shape ``(n, 3, H, W)``.
             label_mask (Tensor): ``[1, y]`` of shape ``(n, K+1, 1, 1)``.
+            host_mask (np.ndarray): The same ``(n, K+1)`` on the host.
 
         Returns:
             tuple[Tensor, Tensor]: ``M_W`` and ``M_P`` of shape ``(n, K+1, H, W)``,
@@ -543,11 +573,15 @@ class SFCClassifier(BaseModel):
         height, width = images.shape[2:]
         # Only the channels of classes some image has are resized, summed and
         # normalised: the others end as zeros (the same maps, less work).
-        present = label_mask.flatten(1).amax(dim=0).nonzero().flatten()
+        present = _to_device(torch.from_numpy(np.flatnonzero(host_mask.max(axis=0))),
+                             images.device)
+        sizes = [(round(height * scale), round(width * scale))
+                 for scale in self.test_cfg['scales']]
+        pixels = self._host_pixels(images) if self.test_cfg['resize'] == 'pil' and any(
+            size != (height, width) for size in sizes) else None
         total = None
-        for scale in self.test_cfg['scales']:
-            size = (round(height * scale), round(width * scale))
-            scaled = images if size == (height, width) else self._rescale(images, size)
+        for size in sizes:
+            scaled = images if size == (height, width) else self._rescale(images, size, pixels)
             # M_W and M_P side by side: one resize, one sum
             both = torch.cat([cam.index_select(1, present)
                               for cam in self._predict_scale(scaled, label_mask)], dim=1)
@@ -564,17 +598,17 @@ class SFCClassifier(BaseModel):
         return tuple(maps)
 
     def _pack_prediction(self, sample: SegDataSample, cam_w: Tensor, cam_p: Tensor,
-                         label_mask: Tensor) -> SegDataSample:
+                         label_mask: np.ndarray) -> SegDataSample:
         """Combine the maps as configured and store them in ``sample``.
 
         Args:
             cam_w, cam_p (Tensor): Max-normalised maps of shape ``(K+1, H, W)``.
-            label_mask (Tensor): ``[1, y]`` of shape ``(K+1,)``.
+            label_mask (np.ndarray): ``[1, y]`` of shape ``(K+1,)``.
         """
         inference_map = self.test_cfg['inference_map']
         # Absent classes score 0: the rule and the argmax run on the image's
         # classes (background first), the others are zeros.
-        present = label_mask.nonzero().flatten()
+        present = _to_device(torch.from_numpy(np.flatnonzero(label_mask)), cam_w.device)
         present_w, present_p = (cam.index_select(0, present) for cam in (cam_w, cam_p))
         if inference_map == 'w':
             scores = self._background_rule(present_w)

@@ -7,6 +7,7 @@ import pytest
 import torch
 import torch.nn as nn
 from mmseg.structures import SegDataSample
+from torch.overrides import TorchFunctionMode
 
 
 def randomize_batch_norms(model: nn.Module, seed: int = 0) -> None:
@@ -168,3 +169,41 @@ def test_backbone_without_batch_norms_runs_as_it_is():
     assert model._bn_folder._pairs == []
     for key, value in losses[False].items():
         assert torch.equal(losses[True][key], value), key
+
+
+class HostCopies(TorchFunctionMode):
+    """Appends 'cpu' to ``events`` at each ``Tensor.cpu()`` (on a GPU, a copy
+    that waits for the work queued there)."""
+
+    def __init__(self, events):
+        super().__init__()
+        self.events = events
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        if func is torch.Tensor.cpu:
+            self.events.append('cpu')
+        return func(*args, **(kwargs or {}))
+
+
+@pytest.mark.parametrize('resize, copies', [('pil', ['cpu']), ('torch', [])])
+def test_inference_waits_for_the_device_at_most_once_before_the_scales(
+        tiny_model, resize, copies):
+    """No device read; with PIL resizes, one copy of the pixels to the host,
+    made before any scale runs, so a GPU never waits for them between scales."""
+    from conftest import DeviceReads
+    tiny_model.eval()
+    tiny_model.test_cfg.update(scales=(1.0, 0.5, 1.5), resize=resize)
+    images = torch.randn(2, 3, 44, 60)
+    batch = samples([[1, 0, 0, 1], [0, 1, 1, 0]], images.shape[2:])
+    with torch.no_grad():
+        expected = tiny_model.predict(images, copy.deepcopy(batch))  # builds the folded copy
+    events = []
+    tiny_model.classifier.register_forward_pre_hook(lambda *args: events.append('scale'))
+    with torch.no_grad(), DeviceReads() as reads, HostCopies(events):
+        results = tiny_model.predict(images, batch)
+    assert reads.calls == []
+    # the first scale (1.0) runs before any resize: the copy comes first all the same
+    assert events[:len(copies)] == copies and events.count('scale') >= 3
+    assert set(events[len(copies):]) == {'scale'}
+    for result, reference in zip(results, expected):
+        torch.testing.assert_close(result.seg_logits.data, reference.seg_logits.data)
