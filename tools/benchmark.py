@@ -107,30 +107,46 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def random_batch(num_fg: int, batch_size: int, crop: int, rng: np.random.Generator,
                  label_maps: bool = False):
-    """Normalised images ``(B, 3, crop, crop)`` and samples with random labels.
+    """Normalised images ``(B, 3, crop, crop)`` and samples, a learnable task.
 
-    Image-level labels ``cls_label`` over ``num_fg`` foreground classes, or
-    with ``label_maps`` label maps ``gt_sem_seg`` over ``num_fg + 1``
-    classes whose top quarter is ignored (255).
+    Each image is a grid of square blocks (a side of ``crop // 8``, at least
+    4 px), each block of one class: the background (0) or one of the image's
+    1 to 3 foreground classes (each in at least one block). A block is its
+    class's colour plus Gaussian noise; the colours are the same in every
+    batch of a run (drawn from ``rng``'s seed), so the losses can fall, and
+    the precisions' loss curves say something. The samples carry image-level
+    labels ``cls_label`` over the ``num_fg`` foreground classes or, with
+    ``label_maps``, the block labels as ``gt_sem_seg`` ``(1, crop, crop)``
+    with the top quarter ignored (255), as pseudo labels leave pixels.
     """
     from mmengine.structures import PixelData
     from mmseg.structures import SegDataSample
-    inputs = torch.from_numpy(rng.standard_normal((batch_size, 3, crop, crop),
-                                                  dtype=np.float32))
+    palette = np.random.default_rng(rng.bit_generator.seed_seq.entropy).standard_normal(
+        (num_fg + 1, 3)).astype(np.float32)
+    block = max(crop // 8, 4)
+    grid = -(-crop // block)
+    inputs = np.empty((batch_size, 3, crop, crop), dtype=np.float32)
     samples = []
-    for _ in range(batch_size):
+    for i in range(batch_size):
+        classes = rng.choice(num_fg, size=min(int(rng.integers(1, 4)), num_fg),
+                             replace=False) + 1
+        blocks = rng.choice(np.concatenate([[0], classes]), size=grid * grid)
+        blocks[rng.choice(grid * grid, size=len(classes), replace=False)] = classes
+        label = np.kron(blocks.reshape(grid, grid),
+                        np.ones((block, block), dtype=np.int64))[:crop, :crop]
+        inputs[i] = palette[label].transpose(2, 0, 1) + 0.5 * rng.standard_normal(
+            (3, crop, crop), dtype=np.float32)
         if label_maps:
-            label = rng.integers(num_fg + 1, size=(1, crop, crop))
-            label[:, :crop // 4] = 255
+            label[:crop // 4] = 255
             shape = (crop, crop)
             samples.append(SegDataSample(
-                gt_sem_seg=PixelData(data=torch.from_numpy(label)),
+                gt_sem_seg=PixelData(data=torch.from_numpy(label[None])),
                 metainfo=dict(img_shape=shape, pad_shape=shape, ori_shape=shape)))
-            continue
-        label = (rng.random(num_fg) < 2 / num_fg).astype(np.float32)
-        label[rng.integers(num_fg)] = 1
-        samples.append(SegDataSample(metainfo=dict(cls_label=label)))
-    return inputs, samples
+        else:
+            cls_label = np.zeros(num_fg, dtype=np.float32)
+            cls_label[classes - 1] = 1
+            samples.append(SegDataSample(metainfo=dict(cls_label=cls_label)))
+    return torch.from_numpy(inputs), samples
 
 
 def resident_gib():
