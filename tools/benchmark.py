@@ -2,10 +2,11 @@
 """Training-step time and peak memory of a CAM or segmentation model, fast paths on and off.
 
 Runs full optimisation steps (forward, backward, gradient clipping if the
-config clips, the update through the config's optim_wrapper) on random
-images; no weights are downloaded. A CAM model (``SFCClassifier``, stage 1)
-trains at both scales on random image-level labels; a segmentor (e.g. the
-DeepLabV2 of stage 4) on random label maps with a quarter of the pixels
+config clips, the update through the config's optim_wrapper) on generated
+images (see :func:`random_batch`: coloured blocks, a task the model can
+learn); no weights are downloaded. A CAM model (``SFCClassifier``, stage 1)
+trains at both scales on their image-level labels; a segmentor (e.g. the
+DeepLabV2 of stage 4) on their label maps with a quarter of the pixels
 ignored (255), as pseudo labels have. Each variant runs in its own process
 (so each has its own peak memory), ``--rounds`` times alternately:
 
@@ -112,17 +113,16 @@ def random_batch(num_fg: int, batch_size: int, crop: int, rng: np.random.Generat
     Each image is a grid of square blocks (a side of ``crop // 8``, at least
     4 px), each block of one class: the background (0) or one of the image's
     1 to 3 foreground classes (each in at least one block). A block is its
-    class's colour plus Gaussian noise; the colours are the same in every
-    batch of a run (drawn from ``rng``'s seed), so the losses can fall, and
-    the precisions' loss curves say something. The samples carry image-level
+    class's colour plus Gaussian noise; the colours are fixed (the same in
+    every batch and run), so the losses can fall, and the precisions' loss
+    curves say something. The samples carry image-level
     labels ``cls_label`` over the ``num_fg`` foreground classes or, with
     ``label_maps``, the block labels as ``gt_sem_seg`` ``(1, crop, crop)``
     with the top quarter ignored (255), as pseudo labels leave pixels.
     """
     from mmengine.structures import PixelData
     from mmseg.structures import SegDataSample
-    palette = np.random.default_rng(rng.bit_generator.seed_seq.entropy).standard_normal(
-        (num_fg + 1, 3)).astype(np.float32)
+    palette = np.random.default_rng(0).standard_normal((num_fg + 1, 3)).astype(np.float32)
     block = max(crop // 8, 4)
     grid = -(-crop // block)
     inputs = np.empty((batch_size, 3, crop, crop), dtype=np.float32)
@@ -264,7 +264,7 @@ def run_variant(args) -> dict:
         model.train_cfg.update(dict(channels_last=args.channels_last) if fast
                                else model.PLAIN_TRAIN_CFG)
         num_fg = model.num_classes - 1
-        # random data: equal class counts give DC = 1 for any N_IBR / N_iter (which the
+        # generated data: equal class counts give DC = 1 for any N_IBR / N_iter (which the
         # DistributionCoefficientHook would take from the training loader)
         loss = model.loss_msdw
         loss.n_ibr = 1 if loss.n_ibr is None else loss.n_ibr
