@@ -136,3 +136,17 @@ def test_crf_process_counts_default_to_two_and_all_cores_within_the_images():
     assert counts(None, images=100, cores=16) == [1, 2, 16]
     assert counts(None, images=8, cores=1) == [1]
     assert counts([4, 16], images=8, cores=2) == [1, 4, 16]  # asked for: timed as asked
+
+
+def test_gpu_benchmark_script_stops_at_once_without_a_gpu(tmp_path):
+    import os
+    import subprocess
+
+    from conftest import REPO_ROOT
+    out = tmp_path / 'logs'
+    run = subprocess.run(['bash', f'{REPO_ROOT}/tools/misc/gpu_benchmarks.sh', str(out)],
+                         env=dict(os.environ, CUDA_VISIBLE_DEVICES=''), capture_output=True,
+                         text=True, timeout=120)
+    assert run.returncode != 0
+    assert 'no CUDA device' in run.stderr
+    assert not list(out.iterdir())  # no benchmark ran

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Every GPU figure of the README's performance section in one run, on random weights and
+# generated data (nothing downloaded), each benchmark's output also written to OUT_DIR:
+#   sfc_step.log         stage 1 at the reference batch (16 + 4 IBR at 512^2): fast / plain /
+#                        bfloat16 step time, peak memory, FLOP, the fraction of the floor, and
+#                        the bfloat16 loss curve against float32
+#   deeplabv2_step.log   stage 4 (DeepLabV2 ResNet-101, batch 10 at 321^2): the same figures
+#   pseudo_labels.log    stage 2: CAM inference images/s (fast / plain), the CRF pool at 1, 2
+#                        and all cores, and the whole stage with inference overlapping the CRF
+#
+# Usage: bash tools/misc/gpu_benchmarks.sh [OUT_DIR] [BF16_PEAK_TFLOPS]
+#   BF16_PEAK_TFLOPS: the GPU's dense bfloat16 peak from its data sheet (989 for the H100 SXM and
+#   the H200). SFC_ITERS / DEEPLAB_ITERS / PSEUDO_IMAGES set the lengths (300 / 50 / 64).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+out=${1:-work_dirs/gpu_benchmarks}
+peak=${2:-989}
+mkdir -p "$out"
+python -c 'import sys, torch; sys.exit(0 if torch.cuda.is_available() else
+"gpu_benchmarks.sh: no CUDA device visible to torch")'
+
+python tools/benchmark.py configs/sfc/sfc_r50_voc.py --batch-size 20 --crop 512 \
+    --variants fast plain amp --channels-last --iters "${SFC_ITERS:-300}" \
+    --peak-tflops "bfloat16=$peak" 2>&1 | tee "$out/sfc_step.log"
+python tools/benchmark.py \
+    configs/deeplabv2/deeplabv2_r101-d8_1xb10-20k_voc12aug-321x321_pseudo.py \
+    --batch-size 10 --crop 321 --variants fast plain amp --channels-last \
+    --iters "${DEEPLAB_ITERS:-50}" --peak-tflops "bfloat16=$peak" 2>&1 | tee "$out/deeplabv2_step.log"
+python tools/benchmark_pseudo_labels.py configs/sfc/sfc_r50_voc.py \
+    --images "${PSEUDO_IMAGES:-64}" --channels-last 2>&1 | tee "$out/pseudo_labels.log"
