@@ -10,12 +10,11 @@ DeepLabV2 of stage 4) on their label maps with a quarter of the pixels
 ignored (255), as pseudo labels have. Each variant runs in its own process
 (so each has its own peak memory), ``--rounds`` times alternately:
 
-- ``fast``: the model's ``train_cfg`` fast paths (CAM model: frozen
-  BatchNorms folded, on CPUs the frozen stages as frozen copies; either
-  model: channels_last inputs with ``--channels-last``) and the config's
-  optimiser (fused);
-- ``plain``: every fast path off (``SFCClassifier.PLAIN_TRAIN_CFG``, no
-  channels_last, and the optimiser without ``fused``);
+- ``fast``: the model's ``train_cfg`` fast paths (frozen BatchNorms folded;
+  CAM model: on CPUs the frozen stages as frozen copies; channels_last
+  inputs with ``--channels-last``) and the config's optimiser (fused);
+- ``plain``: every fast path off (the model's ``PLAIN_TRAIN_CFG``, and the
+  optimiser without ``fused``);
 - ``amp`` (optional): ``fast`` with the forward under autocast in
   ``--amp-dtype`` (bfloat16 by default); on a GPU through the
   ``AmpOptimWrapper`` that ``tools/train.py --amp-dtype`` builds (float16
@@ -256,13 +255,12 @@ def run_variant(args) -> dict:
     amp = args.run_variant == 'amp'
     device = torch.device(args.device)
     model = MODELS.build(cfg.model).to(device)
+    model.train_cfg.update(dict(channels_last=args.channels_last) if fast
+                           else model.PLAIN_TRAIN_CFG)
     segmentor = hasattr(model, 'decode_head')  # else a CAM model (SFCClassifier)
     if segmentor:
-        model.train_cfg = dict(model.train_cfg or {}, channels_last=fast and args.channels_last)
         num_fg = model.decode_head.num_classes - 1
     else:
-        model.train_cfg.update(dict(channels_last=args.channels_last) if fast
-                               else model.PLAIN_TRAIN_CFG)
         num_fg = model.num_classes - 1
         # generated data: equal class counts give DC = 1 for any N_IBR / N_iter (which the
         # DistributionCoefficientHook would take from the training loader)

@@ -12,6 +12,8 @@ from mmseg.structures import SegDataSample
 from mmseg.utils import add_prefix
 from torch import Tensor
 
+from ..utils.fuse import BatchNormFolder
+
 
 @MODELS.register_module()
 class SFCEncoderDecoder(EncoderDecoder):
@@ -30,27 +32,44 @@ class SFCEncoderDecoder(EncoderDecoder):
     at the original image size is refined by a dense CRF on the RGB image read
     from ``img_path``; ``pred_sem_seg`` is the CRF's labels.
 
-    Memory format (``train_cfg.channels_last`` / ``test_cfg.channels_last``,
-    False by default): the backbone reads its input in
-    ``torch.channels_last``, which every layer then keeps; the layout GPU
-    convolutions prefer, in bfloat16 and float16 above all. The outputs are
-    the same to float rounding (tested).
+    Fast paths, each leaving the losses, gradients and logits equal to float
+    rounding (tested); ``PLAIN_TRAIN_CFG`` turns them off:
+
+    - ``train_cfg.fuse_bn`` (True): in training, the backbone's conv / frozen
+      BatchNorm pairs (BN in eval mode, as DeepLabV2's ``norm_eval``) run as
+      single convolutions, the scaled weight and bias computed in the
+      autograd graph, wherever the batch is large enough for that to save
+      memory and a pass over the activations (see
+      :class:`~mmsfc.models.utils.fuse.BatchNormFolder`: at DeepLabV2's batch of
+      10 at 321², every pair); nothing is folded while a BN trains;
+    - ``train_cfg.channels_last`` / ``test_cfg.channels_last`` (False): the
+      backbone reads its input in ``torch.channels_last``, which every layer
+      then keeps; the layout GPU convolutions prefer, in bfloat16 and float16
+      above all (slower on CPUs).
 
     Args:
         msc_scales (Sequence[float], optional): Input scales; None disables.
         **kwargs: :class:`mmseg.models.EncoderDecoder` arguments.
     """
 
+    #: ``train_cfg`` entries with every fast path off (benchmarks and tests).
+    PLAIN_TRAIN_CFG = dict(fuse_bn=False, channels_last=False)
+
     def __init__(self, msc_scales: Optional[Sequence[float]] = None, **kwargs) -> None:
         super().__init__(**kwargs)
         self.msc_scales = tuple(msc_scales) if msc_scales else None
+        self.train_cfg = dict(fuse_bn=True, channels_last=False, **(self.train_cfg or {}))
 
     def extract_feat(self, inputs: Tensor) -> List[Tensor]:
         """Backbone (and neck) features of ``inputs`` ``(N, 3, H, W)``."""
         cfg = (self.train_cfg if self.training else self.test_cfg) or {}
         if cfg.get('channels_last', False):
             inputs = inputs.contiguous(memory_format=torch.channels_last)
-        return super().extract_feat(inputs)
+        if not (self.training and cfg.get('fuse_bn', False)):
+            return super().extract_feat(inputs)
+        folder = self.__dict__.setdefault('_bn_folder', BatchNormFolder())
+        with folder.folded(self.backbone, inputs):
+            return super().extract_feat(inputs)
 
     def _multi_scale_logits(self, inputs: Tensor) -> List[Tensor]:
         """Logits of every scale, then their maximum, each ``(N, C, h_s, w_s)``."""
