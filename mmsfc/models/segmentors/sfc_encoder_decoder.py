@@ -12,7 +12,7 @@ from mmseg.structures import SegDataSample
 from mmseg.utils import add_prefix
 from torch import Tensor
 
-from ..utils.fuse import BatchNormFolder
+from ..utils.fuse import BatchNormFolder, FoldedModuleCache
 
 
 @MODELS.register_module()
@@ -42,6 +42,10 @@ class SFCEncoderDecoder(EncoderDecoder):
       memory and a pass over the activations (see
       :class:`~mmsfc.models.utils.fuse.BatchNormFolder`: at DeepLabV2's batch of
       10 at 321², every pair); nothing is folded while a BN trains;
+    - ``test_cfg.fuse_bn`` (True): inference (under ``torch.no_grad``) runs
+      a copy of the backbone with its frozen BatchNorms folded into the
+      convolutions, kept while the weights are (the model's own weights are
+      never changed; the copy is freed when training resumes);
     - ``train_cfg.channels_last`` / ``test_cfg.channels_last`` (False): the
       backbone reads its input in ``torch.channels_last``, which every layer
       then keeps; the layout GPU convolutions prefer, in bfloat16 and float16
@@ -52,20 +56,33 @@ class SFCEncoderDecoder(EncoderDecoder):
         **kwargs: :class:`mmseg.models.EncoderDecoder` arguments.
     """
 
-    #: ``train_cfg`` entries with every fast path off (benchmarks and tests).
+    #: ``train_cfg`` / ``test_cfg`` entries with every fast path off (benchmarks and tests).
     PLAIN_TRAIN_CFG = dict(fuse_bn=False, channels_last=False)
+    PLAIN_TEST_CFG = dict(fuse_bn=False, channels_last=False)
 
     def __init__(self, msc_scales: Optional[Sequence[float]] = None, **kwargs) -> None:
         super().__init__(**kwargs)
         self.msc_scales = tuple(msc_scales) if msc_scales else None
         self.train_cfg = dict(fuse_bn=True, channels_last=False, **(self.train_cfg or {}))
+        if self.test_cfg is not None:
+            self.test_cfg.setdefault('fuse_bn', True)
 
     def extract_feat(self, inputs: Tensor) -> List[Tensor]:
         """Backbone (and neck) features of ``inputs`` ``(N, 3, H, W)``."""
         cfg = (self.train_cfg if self.training else self.test_cfg) or {}
         if cfg.get('channels_last', False):
             inputs = inputs.contiguous(memory_format=torch.channels_last)
-        if not (self.training and cfg.get('fuse_bn', False)):
+        if not self.training:
+            folded = None
+            if cfg.get('fuse_bn', False) and not torch.is_grad_enabled():
+                cache = self.__dict__.setdefault('_folded_backbone', FoldedModuleCache())
+                folded = cache.get(self.backbone, inputs)
+            if folded is None:
+                return super().extract_feat(inputs)
+            features = folded(inputs)
+            return self.neck(features) if self.with_neck else features
+        self.__dict__.pop('_folded_backbone', None)  # stale after the next update: free it
+        if not cfg.get('fuse_bn', False):
             return super().extract_feat(inputs)
         folder = self.__dict__.setdefault('_bn_folder', BatchNormFolder())
         with folder.folded(self.backbone, inputs):

@@ -188,3 +188,34 @@ def test_folded_batch_norms_give_the_same_losses_and_grads(toy_voc, msc_scales):
     assert grads.keys() == plain_grads.keys() and len(grads) > 20
     for name in grads:
         torch.testing.assert_close(grads[name], plain_grads[name], rtol=1e-4, atol=1e-6)
+
+
+def test_inference_runs_a_folded_copy_with_the_same_logits(toy_voc):
+    from ..test_classifiers.test_sfc_fast_path import randomize_batch_norms
+    cfg = toy_cfg(toy_voc, msc_scales=(1.0, 0.75))
+    model = MODELS.build(cfg.model)
+    randomize_batch_norms(model, seed=4)
+    model.eval()
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    inputs, samples = random_seg_batch(cfg.model.decode_head.num_classes, size=48)
+    metas = [s.metainfo for s in samples]
+    bn_calls = []
+    for bn in model.backbone.modules():
+        if isinstance(bn, torch.nn.BatchNorm2d):
+            bn.register_forward_hook(lambda *args: bn_calls.append(1))
+    with torch.no_grad():
+        model.test_cfg.update(model.PLAIN_TEST_CFG)
+        plain = model.encode_decode(inputs, metas)
+        assert bn_calls  # the model's own backbone ran
+        model.test_cfg.update(fuse_bn=True)
+        model.encode_decode(inputs, metas)  # builds the folded copy
+        bn_calls.clear()
+        fast = model.encode_decode(inputs, metas)
+    assert not bn_calls  # the copy ran, without BatchNorms
+    torch.testing.assert_close(fast, plain, rtol=1e-5, atol=1e-5)
+    for name, value in model.state_dict().items():
+        assert torch.equal(value, state[name]), name
+    assert '_folded_backbone' in model.__dict__
+    model.train()
+    model.loss(inputs, samples)
+    assert '_folded_backbone' not in model.__dict__  # freed: training changes the weights
