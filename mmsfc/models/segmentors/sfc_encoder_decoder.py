@@ -63,7 +63,9 @@ class SFCEncoderDecoder(EncoderDecoder):
     def __init__(self, msc_scales: Optional[Sequence[float]] = None, **kwargs) -> None:
         super().__init__(**kwargs)
         self.msc_scales = tuple(msc_scales) if msc_scales else None
-        self.train_cfg = dict(fuse_bn=True, channels_last=False, **(self.train_cfg or {}))
+        train_cfg = dict(fuse_bn=True, channels_last=False)
+        train_cfg.update(self.train_cfg or {})
+        self.train_cfg = train_cfg
         if self.test_cfg is not None:
             self.test_cfg.setdefault('fuse_bn', True)
 

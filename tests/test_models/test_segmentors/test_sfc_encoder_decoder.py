@@ -219,3 +219,15 @@ def test_inference_runs_a_folded_copy_with_the_same_logits(toy_voc):
     model.train()
     model.loss(inputs, samples)
     assert '_folded_backbone' not in model.__dict__  # freed: training changes the weights
+
+
+def test_fast_path_switches_come_from_the_config(toy_voc):
+    """Config values override the defaults (as --cfg-options model.train_cfg.X=... does)."""
+    cfg = toy_cfg(toy_voc)
+    assert MODELS.build(cfg.model).train_cfg == dict(fuse_bn=True, channels_last=False)
+    assert MODELS.build(cfg.model).test_cfg['fuse_bn'] is True
+    cfg.model.train_cfg = dict(channels_last=True, fuse_bn=False)
+    cfg.model.test_cfg = dict(mode='whole', channels_last=True, fuse_bn=False)
+    model = MODELS.build(cfg.model)
+    assert model.train_cfg == dict(fuse_bn=False, channels_last=True)
+    assert model.test_cfg['fuse_bn'] is False and model.test_cfg['channels_last'] is True
