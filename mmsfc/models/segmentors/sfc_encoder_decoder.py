@@ -33,7 +33,7 @@ class SFCEncoderDecoder(EncoderDecoder):
     from ``img_path``; ``pred_sem_seg`` is the CRF's labels.
 
     Fast paths, each leaving the losses, gradients and logits equal to float
-    rounding (tested); ``PLAIN_TRAIN_CFG`` turns them off:
+    rounding (tested); ``PLAIN_TRAIN_CFG`` / ``PLAIN_TEST_CFG`` turn them off:
 
     - ``train_cfg.fuse_bn`` (True): in training, the backbone's conv / frozen
       BatchNorm pairs (BN in eval mode, as DeepLabV2's ``norm_eval``) run as
