@@ -22,7 +22,7 @@ from ..utils.cam_ops import (
     max_normalize,
     normalized_cam_with_background,
 )
-from ..utils.fuse import BatchNormFolder, FoldedModuleCache
+from ..utils.fuse import BatchNormFolder, FoldedModuleCache, _children_replaced
 
 _INFERENCE_MAPS = ('final', 'w', 'p')
 
@@ -465,15 +465,10 @@ class SFCClassifier(BaseModel):
         if self.test_cfg['channels_last']:
             batch = batch.contiguous(memory_format=torch.channels_last)
         dtype = self.test_cfg['backbone_autocast']
-        backbone = self._modules['backbone']
-        if folded is not None:
-            self._modules['backbone'] = folded
-        try:
-            with torch.autocast(batch.device.type, dtype=getattr(torch, dtype or 'float32'),
-                                enabled=bool(dtype)):
-                yield batch
-        finally:
-            self._modules['backbone'] = backbone
+        with _children_replaced(self, {} if folded is None else {'backbone': folded}), \
+                torch.autocast(batch.device.type, dtype=getattr(torch, dtype or 'float32'),
+                               enabled=bool(dtype)):
+            yield batch
 
     def _host_pixels(self, images: Tensor) -> np.ndarray:
         """The uint8 pixels ``(n, H, W, 3)`` of normalised ``images`` ``(n, 3, H, W)``

@@ -12,7 +12,7 @@ from mmseg.structures import SegDataSample
 from mmseg.utils import add_prefix
 from torch import Tensor
 
-from ..utils.fuse import BatchNormFolder, FoldedModuleCache
+from ..utils.fuse import BatchNormFolder, FoldedModuleCache, _children_replaced
 
 
 @MODELS.register_module()
@@ -79,10 +79,8 @@ class SFCEncoderDecoder(EncoderDecoder):
             if cfg.get('fuse_bn', False) and not torch.is_grad_enabled():
                 cache = self.__dict__.setdefault('_folded_backbone', FoldedModuleCache())
                 folded = cache.get(self.backbone, inputs)
-            if folded is None:
+            with _children_replaced(self, {} if folded is None else {'backbone': folded}):
                 return super().extract_feat(inputs)
-            features = folded(inputs)
-            return self.neck(features) if self.with_neck else features
         self.__dict__.pop('_folded_backbone', None)  # stale after the next update: free it
         if not cfg.get('fuse_bn', False):
             return super().extract_feat(inputs)

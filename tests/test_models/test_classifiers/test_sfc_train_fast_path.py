@@ -16,7 +16,7 @@ def losses_and_grads(model, inputs, samples, **train_cfg):
     model.train_cfg.update(train_cfg)
     model.zero_grad()
     losses = model.loss(inputs, samples)
-    sum(losses.values()).backward()
+    model.parse_losses(losses)[0].backward()  # the sum of the 'loss' terms
     grads = {name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None}
     return {k: v.detach() for k, v in losses.items()}, grads
 

@@ -13,6 +13,8 @@ from PIL import Image
 
 from conftest import REPO_ROOT
 
+from ..test_classifiers.test_sfc_train_fast_path import losses_and_grads
+
 TOY_DEEPLAB = osp.join(REPO_ROOT, 'configs/deeplabv2',
                        'deeplabv2_r18-d8_1xb4-40it_toyvoc-64x64_pseudo.py')
 
@@ -106,13 +108,10 @@ def test_channels_last_gives_the_same_losses_grads_and_logits(toy_voc, msc_scale
         args[0].is_contiguous(memory_format=torch.channels_last)))
 
     def run(channels_last):
-        model.train_cfg.update(fuse_bn=False, channels_last=channels_last)
         model.test_cfg.channels_last = channels_last
         model.train()
-        model.zero_grad()
-        losses = model.loss(inputs, samples)
-        sum(v for k, v in losses.items() if 'loss' in k).backward()
-        grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+        losses, grads = losses_and_grads(model, inputs, samples, fuse_bn=False,
+                                         channels_last=channels_last)
         model.eval()
         with torch.no_grad():
             logits = model.encode_decode(inputs, [s.metainfo for s in samples])
@@ -170,12 +169,8 @@ def test_folded_batch_norms_give_the_same_losses_and_grads(toy_voc, msc_scales):
                 torch.equal(args[0], out)))
 
     def run(fuse_bn):
-        model.train_cfg.update(fuse_bn=fuse_bn)
-        model.zero_grad()
         passed_through.clear()
-        losses = model.loss(inputs, samples)
-        sum(v for k, v in losses.items() if 'loss' in k).backward()
-        grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+        losses, grads = losses_and_grads(model, inputs, samples, fuse_bn=fuse_bn)
         return losses, grads, list(passed_through)
 
     plain_losses, plain_grads, plain_bns = run(False)
