@@ -150,10 +150,15 @@ class SFCClassifier(BaseModel):
             ``backbone_autocast`` (None): 'bfloat16' or 'float16' runs the
             backbone under autocast (GPUs; the heads stay in float32); this
             changes the maps slightly. Three more leave the maps equal to
-            float rounding (tested to 1e-5): ``cpu_backbone_chunk`` (1): on
-            CPUs the backbone and the side projections run this many images
-            at a time (the image and its flip apart: smaller activations stay
-            in cache, 8 % faster on a 2-core EPYC; None: the whole batch);
+            float rounding (tested to 1e-5): ``cpu_backbone_pixels``
+            (100000): on CPUs the backbone and the side projections of one
+            scale run in calls of equal-sized groups of images (the images and
+            their flips) of at most this many input pixels in all, at least
+            one image a call (small activations stay in cache: ResNet-50 at
+            375 × 500 runs the image and its flip apart, 8 % faster on a
+            2-core EPYC, and both in one call at scale 0.5; a narrow network
+            on small images wants more, e.g. the demo's config; None: the
+            whole batch in one call, as on GPUs);
             ``pcm_symmetric_blocks`` (3): PCM forms its symmetric affinity
             ``S`` as 3 × 3 blocks, only those on and above the diagonal (2/3
             of the products; on CPUs as 1×1 convolutions, see
@@ -172,7 +177,7 @@ class SFCClassifier(BaseModel):
     PLAIN_TRAIN_CFG = dict(fuse_bn=False, freeze_frozen_stages=False, channels_last=False,
                            sparse_side_features=False)
     PLAIN_TEST_CFG = dict(fuse_bn=False, channels_last=False, freeze_backbone=False,
-                          backbone_autocast=None, cpu_backbone_chunk=None,
+                          backbone_autocast=None, cpu_backbone_pixels=None,
                           pcm_symmetric_blocks=None, sparse_side_features=False)
 
     def __init__(self,
@@ -202,12 +207,16 @@ class SFCClassifier(BaseModel):
                              inference_map='final', alpha=1.0,
                              bg_offset=0.4, fg_scale=2.0, fuse_bn=True, channels_last=False,
                              freeze_backbone=True, backbone_autocast=None,
-                             cpu_backbone_chunk=1, pcm_symmetric_blocks=3,
+                             cpu_backbone_pixels=100000, pcm_symmetric_blocks=3,
                              sparse_side_features=True)
         self.test_cfg.update(test_cfg or {})
         if self.test_cfg['inference_map'] not in _INFERENCE_MAPS:
             raise ValueError(f'test_cfg.inference_map must be one of {_INFERENCE_MAPS}, '
                              f"got {self.test_cfg['inference_map']!r}")
+        if 'cpu_backbone_chunk' in self.test_cfg:
+            raise ValueError('test_cfg.cpu_backbone_chunk is replaced by cpu_backbone_pixels '
+                             '(input pixels per backbone call on CPUs; None: the whole batch), '
+                             f"got cpu_backbone_chunk={self.test_cfg['cpu_backbone_chunk']!r}")
         if self.test_cfg['resize'] not in ('pil', 'torch'):
             raise ValueError("test_cfg.resize must be 'pil' or 'torch', "
                              f"got {self.test_cfg['resize']!r}")
@@ -402,8 +411,7 @@ class SFCClassifier(BaseModel):
         flip = self.test_cfg['flip']
         num_images = images.shape[0]
         batch = torch.cat([images, images.flip(-1)]) if flip else images
-        chunk = self.test_cfg['cpu_backbone_chunk'] if batch.device.type == 'cpu' else None
-        parts = [self._grid_features(part) for part in batch.split(chunk or len(batch))]
+        parts = [self._grid_features(part) for part in batch.split(self._backbone_chunk(batch))]
         logit_maps, side_feats, last_feat = (
             part[0] if len(parts) == 1 else torch.cat(part) for part in zip(*parts))
         if flip:
@@ -417,6 +425,21 @@ class SFCClassifier(BaseModel):
                          symmetric_blocks=self.test_cfg['pcm_symmetric_blocks'] or 1)
         cam_p = self.prototype_head(side_feats, cam_w, label_mask)
         return cam_w, cam_p
+
+    def _backbone_chunk(self, batch: Tensor) -> int:
+        """Images per backbone call for ``batch`` ``(n, 3, H, W)``: ``cpu_backbone_pixels``.
+
+        On CPUs with a budget ``P``: ``c = ceil(n H W / P)`` calls (at most
+        ``n``) of ``ceil(n / c)`` images, i.e. as few calls as the budget
+        allows, balanced; otherwise one call of all ``n``.
+        """
+        budget = self.test_cfg['cpu_backbone_pixels']
+        num_images = batch.shape[0]
+        if batch.device.type != 'cpu' or not budget:
+            return num_images
+        calls = min(max(-(-num_images * batch.shape[2] * batch.shape[3] // int(budget)), 1),
+                    num_images)
+        return -(-num_images // calls)
 
     def _grid_features(self, batch: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
         """What inference keeps of the backbone, all on the CAM grid ``(h, w)``.

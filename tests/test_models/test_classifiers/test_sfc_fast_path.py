@@ -6,6 +6,7 @@ import pickle
 import pytest
 import torch
 import torch.nn as nn
+from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
 from torch.overrides import TorchFunctionMode
 
@@ -51,7 +52,7 @@ def test_fast_path_equals_plain_path(tiny_model, channels_last, freeze):
         lambda module, args: side_inputs.append(args[0].shape))
     try:
         fast = predict(tiny_model, images, labels, fuse_bn=True, channels_last=channels_last,
-                       freeze_backbone=freeze, cpu_backbone_chunk=1, pcm_symmetric_blocks=3,
+                       freeze_backbone=freeze, cpu_backbone_pixels=1, pcm_symmetric_blocks=3,
                        sparse_side_features=True)
     finally:
         handle.remove()
@@ -81,6 +82,42 @@ def test_fast_path_equals_plain_path(tiny_model, channels_last, freeze):
     tiny_model.train()
     tiny_model.loss(images[:1, :, :32, :32], [SegDataSample(metainfo=dict(cls_label=[1, 0, 0, 1]))])
     assert '_folded_backbone' not in tiny_model.__dict__
+
+
+def test_cpu_backbone_pixels_groups_images_within_the_budget(tiny_model):
+    """As few backbone calls as the pixel budget allows, balanced; same maps."""
+    randomize_batch_norms(tiny_model)
+    tiny_model.eval()
+    tiny_model.test_cfg.update(scales=(1.0, 0.5))
+    torch.manual_seed(2)
+    images = torch.randn(3, 3, 40, 40)  # 6 backbone inputs a scale with the flips
+    labels = [[1, 0, 1, 0], [0, 1, 0, 1], [1, 1, 1, 1]]
+    plain = predict(tiny_model, images, labels, **tiny_model.PLAIN_TEST_CFG)
+    batch_sizes = []
+    handle = tiny_model.prototype_head.side_convs[0].register_forward_pre_hook(
+        lambda module, args: batch_sizes.append(args[0].shape[0]))
+    try:
+        # 1600 pixels an input at scale 1 (4000 a call: ceil(9600 / 4000) = 3
+        # calls of 2), 400 at scale 0.5 (all 6 in one call)
+        fast = predict(tiny_model, images, labels, fuse_bn=False, cpu_backbone_pixels=4000)
+        assert batch_sizes == [2, 2, 2, 6]
+        batch_sizes.clear()
+        predict(tiny_model, images, labels, fuse_bn=False, cpu_backbone_pixels=5000)
+        assert batch_sizes == [3, 3, 6]  # 2 calls, balanced (not 3 + 3 of a 5-image cap)
+        batch_sizes.clear()
+        predict(tiny_model, images, labels, fuse_bn=False, cpu_backbone_pixels=None)
+        assert batch_sizes == [6, 6]
+    finally:
+        handle.remove()
+    for one_plain, one_fast in zip(plain, fast):
+        for key in ('cam_w', 'cam_p', 'seg_logits'):
+            torch.testing.assert_close(one_fast[key], one_plain[key], atol=1e-5, rtol=0)
+
+
+def test_cpu_backbone_chunk_is_refused_with_its_replacement(tiny_model_cfg):
+    tiny_model_cfg['test_cfg'] = dict(cpu_backbone_chunk=1)
+    with pytest.raises(ValueError, match='cpu_backbone_pixels'):
+        MODELS.build(tiny_model_cfg)
 
 
 def test_fast_path_follows_new_weights_and_skips_training_bn(tiny_model):
