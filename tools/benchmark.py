@@ -7,11 +7,13 @@ images (see :func:`random_batch`: coloured blocks, a task the model can
 learn); no weights are downloaded. A CAM model (``SFCClassifier``, stage 1)
 trains at both scales on their image-level labels; a segmentor (e.g. the
 DeepLabV2 of stage 4) on their label maps with a quarter of the pixels
-ignored (255), as pseudo labels have. Each variant runs in its own process
+ignored (255), as pseudo labels have; IRN (``SFCIRN``, stage 3) on the same
+maps taken at its stride-4 grid. Each variant runs in its own process
 (so each has its own peak memory), ``--rounds`` times alternately:
 
 - ``fast``: the model's ``train_cfg`` fast paths (frozen BatchNorms folded;
-  CAM model: on CPUs the frozen stages as frozen copies; channels_last
+  CAM model: on CPUs the frozen stages as frozen copies; IRN: its frozen
+  backbone as one, TorchScript-frozen on CPUs; channels_last
   inputs with ``--channels-last``) and the config's optimiser (fused);
 - ``plain``: every fast path off (the model's ``PLAIN_TRAIN_CFG``, and the
   optimiser without ``fused``);
@@ -50,6 +52,7 @@ Examples::
     python tools/benchmark.py \
         configs/deeplabv2/deeplabv2_r101-d8_1xb10-20k_voc12aug-321x321_pseudo.py \
         --batch-size 10 --crop 321 --variants fast plain amp --channels-last
+    python tools/benchmark.py configs/irn/irn_r50_voc.py --batch-size 32 --crop 512
 """
 import argparse
 import json
@@ -166,10 +169,10 @@ def step_flops(model, inputs: torch.Tensor, samples: list,
     Counted by ``torch.utils.flop_counter.FlopCounterMode`` (convolutions,
     matrix products and their backward; 2 FLOP per multiply-add) on the
     model's own ``train_cfg``, except an ``SFCClassifier``'s
-    ``freeze_frozen_stages``: those TorchScript copies (CPU only) call
-    operators the counter cannot see, and run the same convolutions as the
-    modules. The parameters' ``.grad`` are put back as they were after the
-    count.
+    ``freeze_frozen_stages`` and an ``SFCIRN``'s ``fuse_bn``: their
+    TorchScript copies (CPU only) call operators the counter cannot see, and
+    run the same convolutions as the modules. The parameters' ``.grad`` are
+    put back as they were after the count.
 
     Args:
         model (BaseModel): ``SFCClassifier`` or a segmentor, in training mode.
@@ -182,9 +185,10 @@ def step_flops(model, inputs: torch.Tensor, samples: list,
         int: The FLOP count.
     """
     train_cfg = model.train_cfg
-    freeze = train_cfg.get('freeze_frozen_stages')
-    if freeze is not None:
-        train_cfg['freeze_frozen_stages'] = False
+    # switches whose TorchScript copies hide their convolutions from the counter
+    hidden = ['fuse_bn'] if hasattr(model, 'edge_head') else ['freeze_frozen_stages']
+    saved = {key: train_cfg[key] for key in hidden if key in train_cfg}
+    train_cfg.update({key: False for key in saved})
     grads = {param: param.grad for param in model.parameters()}
     try:
         model.zero_grad(set_to_none=True)
@@ -194,8 +198,7 @@ def step_flops(model, inputs: torch.Tensor, samples: list,
                 loss, _ = model.parse_losses(model.loss(inputs, samples))
             loss.backward()  # (autograd.grad clashes with the counter's module hooks)
     finally:
-        if freeze is not None:
-            train_cfg['freeze_frozen_stages'] = freeze
+        train_cfg.update(saved)
         for param, grad in grads.items():
             param.grad = grad
     return counter.get_total_flops()
@@ -243,6 +246,7 @@ def run_variant(args) -> dict:
     from mmengine.config import Config
     from mmengine.optim import build_optim_wrapper
     from mmengine.registry import init_default_scope
+    from mmengine.structures import PixelData
     from mmseg.registry import MODELS
 
     from mmsfc.engine import enable_amp
@@ -257,8 +261,11 @@ def run_variant(args) -> dict:
     model = MODELS.build(cfg.model).to(device)
     model.train_cfg.update(dict(channels_last=args.channels_last) if fast
                            else model.PLAIN_TRAIN_CFG)
-    segmentor = hasattr(model, 'decode_head')  # else a CAM model (SFCClassifier)
-    if segmentor:
+    irn = hasattr(model, 'edge_head')  # stage 3: labels on its stride-4 grid
+    segmentor = irn or hasattr(model, 'decode_head')  # else a CAM model (SFCClassifier)
+    if irn:
+        num_fg = 20  # any: IRN learns which neighbours share a label
+    elif segmentor:
         num_fg = model.decode_head.num_classes - 1
     else:
         num_fg = model.num_classes - 1
@@ -280,6 +287,10 @@ def run_variant(args) -> dict:
     rng = np.random.default_rng(args.seed)
     batches = [random_batch(num_fg, args.batch_size, args.crop, rng, label_maps=segmentor)
                for _ in range(args.warmup + args.iters)]
+    if irn:  # as SFCDownscaleSegMap packs them (nearest, x 1/4)
+        for _, samples in batches:
+            for sample in samples:
+                sample.gt_sem_seg = PixelData(data=sample.gt_sem_seg.data[:, ::4, ::4])
     dtype = getattr(torch, args.amp_dtype)
     loss_values = []
 

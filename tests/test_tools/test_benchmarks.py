@@ -49,6 +49,22 @@ def test_training_benchmark_runs_a_segmentor_on_random_label_maps(capsys):
     assert amp['dtype'] == 'bfloat16'
 
 
+def test_training_benchmark_runs_irn_on_stride4_label_maps(capsys):
+    """Stage 3's IRN: its frozen backbone's folded copy leaves the losses, and the
+    count sees the backbone's convolutions through the TorchScript copy."""
+    from conftest import REPO_ROOT
+    config = f'{REPO_ROOT}/configs/irn/irn_r18_1xb4-3ep_toyvoc-64x64.py'
+    benchmark = load_tool('benchmark')
+    results = {}
+    for variant in ('fast', 'plain'):
+        benchmark.main([config, '--run-variant', variant, '--batch-size', '2', '--crop', '64',
+                        '--iters', '2', '--warmup', '1'])
+        results[variant] = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    fast, plain = results['fast'], results['plain']
+    assert len(fast['losses']) == 3 and np.isfinite(fast['losses']).all()
+    np.testing.assert_allclose(fast['losses'], plain['losses'], rtol=1e-5)
+    assert fast['flop'] == plain['flop'] > 0
+
 def test_pseudo_label_benchmark_reports_every_figure(capsys):
     load_tool('benchmark_pseudo_labels').main([TOY_CFG, '--images', '2', '--size', '40', '56',
                                                '--nproc', '2'])

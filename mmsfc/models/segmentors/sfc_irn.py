@@ -2,6 +2,7 @@
 from typing import Dict, List, Optional, Tuple
 
 import torch
+import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.structures import PixelData
 from mmseg.models.segmentors.base import BaseSegmentor
@@ -9,6 +10,27 @@ from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
 from mmseg.utils import ConfigType, OptConfigType, OptMultiConfig, SampleList
 from torch import Tensor
+
+from ..utils.fuse import FoldedModuleCache, _cpu_autocast_enabled
+
+
+class _StemAndStages(nn.Module):
+    """IRN's five backbone features as one module's outputs (what the folded copy runs)."""
+
+    def __init__(self, backbone: nn.Module) -> None:
+        super().__init__()
+        self.backbone = backbone
+
+    def forward(self, inputs: Tensor) -> Tuple[Tensor, ...]:
+        net = self.backbone
+        if net.deep_stem:
+            x = net.stem(inputs)
+        else:
+            x = net.relu(net.norm1(net.conv1(inputs)))
+        feats = [net.maxpool(x)]
+        for name in net.res_layers:
+            feats.append(getattr(net, name)(feats[-1]))
+        return tuple(feats)
 
 
 @MODELS.register_module()
@@ -30,16 +52,32 @@ class SFCIRN(BaseSegmentor):
     512 and would crop larger images; here a larger image is padded to its
     own size instead.
 
+    Fast path (``train_cfg`` / ``test_cfg`` ``fuse_bn``; ``PLAIN_TRAIN_CFG`` /
+    ``PLAIN_TEST_CFG`` turn it off): the frozen backbone runs as a copy with
+    its BatchNorms folded into the convolutions, on CPUs also frozen with
+    TorchScript (oneDNN convolutions with pre-packed weights; not under CPU
+    autocast), built on the first batch and kept while the backbone's weights
+    are unchanged, i.e. through training (see
+    :class:`~mmsfc.models.utils.fuse.FoldedModuleCache`). The features, and so
+    the losses, gradients and edge maps, equal the plain ones to float
+    rounding (tested); the model's own weights and checkpoints are untouched.
+
     Args:
         backbone (dict): mmseg ``ResNet`` config (IRN: depth 50, strides
             (1, 2, 2, 1), no dilation, ImageNet weights).
         edge_head (dict): :class:`IRNEdgeHead` config.
         displacement_head (dict): :class:`IRNDisplacementHead` config.
         loss_irn (dict): :class:`IRNAffinityDisplacementLoss` config.
-        test_cfg (dict, optional): ``pad_size`` (512) and ``flip`` (True).
+        train_cfg (dict, optional): ``fuse_bn`` (True), see above.
+        test_cfg (dict, optional): ``pad_size`` (512), ``flip`` (True) and
+            ``fuse_bn`` (True), see above.
         data_preprocessor (dict, optional): ``SegDataPreProcessor`` config.
         init_cfg (dict, optional): Initialisation config.
     """
+
+    #: ``train_cfg`` / ``test_cfg`` entries with the fast path off (benchmarks and tests).
+    PLAIN_TRAIN_CFG = dict(fuse_bn=False)
+    PLAIN_TEST_CFG = dict(fuse_bn=False)
 
     def __init__(self,
                  backbone: ConfigType,
@@ -55,8 +93,8 @@ class SFCIRN(BaseSegmentor):
         self.edge_head = MODELS.build(edge_head)
         self.displacement_head = MODELS.build(displacement_head)
         self.loss_irn = MODELS.build(loss_irn)
-        self.train_cfg = train_cfg
-        self.test_cfg = {**dict(pad_size=512, flip=True), **(test_cfg or {})}
+        self.train_cfg = {**dict(fuse_bn=True), **(train_cfg or {})}
+        self.test_cfg = {**dict(pad_size=512, flip=True, fuse_bn=True), **(test_cfg or {})}
         for param in self.backbone.parameters():
             param.requires_grad = False
 
@@ -75,15 +113,15 @@ class SFCIRN(BaseSegmentor):
         Returns:
             list[Tensor]: Strides 4, 4, 8, 16, 16 for IRN's ResNet-50.
         """
-        net = self.backbone
-        if net.deep_stem:
-            x = net.stem(inputs)
-        else:
-            x = net.relu(net.norm1(net.conv1(inputs)))
-        feats = [net.maxpool(x)]
-        for name in net.res_layers:
-            feats.append(getattr(net, name)(feats[-1]))
-        return [f.detach() for f in feats]
+        features = _StemAndStages(self.backbone)
+        cfg = self.train_cfg if self.training else self.test_cfg
+        if cfg.get('fuse_bn', False):
+            cache = self.__dict__.setdefault('_folded_backbone', FoldedModuleCache())
+            freeze = inputs.device.type == 'cpu' and not _cpu_autocast_enabled()
+            folded = cache.get(features, inputs, freeze=freeze)
+            if folded is not None:
+                features = folded
+        return [f.detach() for f in features(inputs)]
 
     def _forward(self, inputs: Tensor, data_samples: OptConfigType = None
                  ) -> Tuple[Tensor, Tensor]:

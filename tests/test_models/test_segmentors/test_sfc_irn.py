@@ -1,10 +1,12 @@
 # Copyright (c) mmsfc contributors. All rights reserved.
+import copy
 import os.path as osp
 
 import torch
 from mmengine.config import Config
 from mmengine.optim import build_optim_wrapper
 from mmengine.runner import Runner
+from mmengine.structures import PixelData
 from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
 
@@ -65,3 +67,57 @@ def test_training_steps_reduce_the_loss_and_leave_the_backbone(toy_voc):
     assert sum(losses[-5:]) / 5 < 0.85 * sum(losses[:2]) / 2
     for key, value in model.backbone.state_dict().items():
         assert torch.equal(value, backbone_before[key]), key
+
+
+def test_folded_backbone_gives_the_same_losses_grads_and_edge_maps():
+    """The frozen backbone's folded (TorchScript-frozen on CPUs) copy against the backbone."""
+    from ..test_classifiers.test_sfc_fast_path import randomize_batch_norms
+    cfg = Config.fromfile(TOY_IRN)
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model)
+    assert model.train_cfg['fuse_bn'] and model.test_cfg['fuse_bn']  # the defaults
+    randomize_batch_norms(model, seed=5)
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    bn_calls = []
+    for bn in model.backbone.modules():
+        if isinstance(bn, torch.nn.BatchNorm2d):
+            bn.register_forward_hook(lambda *args: bn_calls.append(1))
+    torch.manual_seed(1)
+    inputs = torch.randn(2, 3, 64, 64)
+    label = torch.randint(0, 5, (2, 1, 16, 16))
+    label[:, :, :4] = 255
+    samples = [SegDataSample(gt_sem_seg=PixelData(data=one)) for one in label]
+    images = [torch.randint(0, 255, (3, 52, 60), dtype=torch.uint8) for _ in range(2)]
+    metas = [SegDataSample(metainfo=dict(img_shape=(52, 60))) for _ in range(2)]
+
+    def run(fuse_bn):
+        model.train_cfg['fuse_bn'] = model.test_cfg['fuse_bn'] = fuse_bn
+        model.train()
+        model.zero_grad()
+        losses = model.loss(inputs, samples)
+        sum(losses.values()).backward()
+        grads = {name: p.grad.clone() for name, p in model.named_parameters()
+                 if p.grad is not None}
+        model.eval()
+        edges = [s.edge_map.data for s in model.test_step(
+            dict(inputs=images, data_samples=copy.deepcopy(metas)))]
+        return losses, grads, edges
+
+    plain_losses, plain_grads, plain_edges = run(False)
+    assert bn_calls  # the backbone itself ran
+    run(True)  # builds the folded copy
+    bn_calls.clear()
+    losses, grads, edges = run(True)
+    assert not bn_calls  # the copy ran in training and inference, without BatchNorms
+    assert isinstance(model._folded_backbone._module, torch.jit.ScriptModule)
+    for name in plain_losses:
+        torch.testing.assert_close(losses[name], plain_losses[name], rtol=1e-5, atol=1e-6)
+    assert grads.keys() == plain_grads.keys() and len(grads) > 10
+    assert not any(name.startswith('backbone.') for name in grads)
+    for name in grads:
+        torch.testing.assert_close(grads[name], plain_grads[name], rtol=1e-4, atol=1e-6)
+    for edge, plain_edge in zip(edges, plain_edges):
+        torch.testing.assert_close(edge, plain_edge, rtol=0, atol=1e-5)
+    for name, value in model.state_dict().items():  # weights and statistics untouched
+        assert torch.equal(value, state[name]), name
+    assert copy.deepcopy(model)._folded_backbone._module is None  # transient
