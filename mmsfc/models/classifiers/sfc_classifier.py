@@ -217,6 +217,11 @@ class SFCClassifier(BaseModel):
             raise ValueError('test_cfg.cpu_backbone_chunk is replaced by cpu_backbone_pixels '
                              '(input pixels per backbone call on CPUs; None: the whole batch), '
                              f"got cpu_backbone_chunk={self.test_cfg['cpu_backbone_chunk']!r}")
+        pixels = self.test_cfg['cpu_backbone_pixels']
+        if pixels is not None and (isinstance(pixels, bool) or not isinstance(pixels, (int, float))
+                                   or not 1 <= pixels < float('inf')):
+            raise ValueError('test_cfg.cpu_backbone_pixels must be None or a finite number >= 1, '
+                             f'got {pixels!r}')
         if self.test_cfg['resize'] not in ('pil', 'torch'):
             raise ValueError("test_cfg.resize must be 'pil' or 'torch', "
                              f"got {self.test_cfg['resize']!r}")
@@ -435,7 +440,7 @@ class SFCClassifier(BaseModel):
         """
         budget = self.test_cfg['cpu_backbone_pixels']
         num_images = batch.shape[0]
-        if batch.device.type != 'cpu' or not budget:
+        if batch.device.type != 'cpu' or budget is None:
             return num_images
         calls = min(max(-(-num_images * batch.shape[2] * batch.shape[3] // int(budget)), 1),
                     num_images)

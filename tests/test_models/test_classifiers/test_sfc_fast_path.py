@@ -114,10 +114,14 @@ def test_cpu_backbone_pixels_groups_images_within_the_budget(tiny_model):
             torch.testing.assert_close(one_fast[key], one_plain[key], atol=1e-5, rtol=0)
 
 
-def test_cpu_backbone_chunk_is_refused_with_its_replacement(tiny_model_cfg):
+def test_bad_cpu_backbone_pixels_and_the_old_chunk_are_refused(tiny_model_cfg):
     tiny_model_cfg['test_cfg'] = dict(cpu_backbone_chunk=1)
     with pytest.raises(ValueError, match='cpu_backbone_pixels'):
         MODELS.build(tiny_model_cfg)
+    for bad in (0, -5, float('nan'), float('inf'), True, '400000'):
+        tiny_model_cfg['test_cfg'] = dict(cpu_backbone_pixels=bad)
+        with pytest.raises(ValueError, match=f'got {bad!r}'):
+            MODELS.build(tiny_model_cfg)
 
 
 def test_fast_path_follows_new_weights_and_skips_training_bn(tiny_model):
