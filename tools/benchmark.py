@@ -259,6 +259,9 @@ def run_variant(args) -> dict:
     amp = args.run_variant == 'amp'
     device = torch.device(args.device)
     model = MODELS.build(cfg.model).to(device)
+    if args.channels_last and 'channels_last' not in model.PLAIN_TRAIN_CFG:
+        raise SystemExit(f'--channels-last: {type(model).__name__} ({args.config}) has no '
+                         'channels_last switch; run it without')
     model.train_cfg.update(dict(channels_last=args.channels_last) if fast
                            else model.PLAIN_TRAIN_CFG)
     irn = hasattr(model, 'edge_head')  # stage 3: labels on its stride-4 grid

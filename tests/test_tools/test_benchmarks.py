@@ -64,6 +64,10 @@ def test_training_benchmark_runs_irn_on_stride4_label_maps(capsys):
     assert len(fast['losses']) == 3 and np.isfinite(fast['losses']).all()
     np.testing.assert_allclose(fast['losses'], plain['losses'], rtol=1e-5)
     assert fast['flop'] == plain['flop'] > 0
+    # IRN has no channels_last switch: the flag is refused, not silently ignored
+    with pytest.raises(SystemExit, match='SFCIRN .* no channels_last switch'):
+        benchmark.main([config, '--run-variant', 'fast', '--channels-last'])
+
 
 def test_pseudo_label_benchmark_reports_every_figure(capsys):
     load_tool('benchmark_pseudo_labels').main([TOY_CFG, '--images', '2', '--size', '40', '56',
