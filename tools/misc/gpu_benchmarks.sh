@@ -11,6 +11,7 @@
 # Usage: bash tools/misc/gpu_benchmarks.sh [OUT_DIR] [BF16_PEAK_TFLOPS]
 #   BF16_PEAK_TFLOPS: the GPU's dense bfloat16 peak from its data sheet (989 for the H100 SXM and
 #   the H200). SFC_ITERS / DEEPLAB_ITERS / PSEUDO_IMAGES set the lengths (300 / 50 / 64).
+# A node without the OpenMMLab stack or a package index: see tools/misc/build_wheel_kit.sh.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 out=${1:-work_dirs/gpu_benchmarks}
