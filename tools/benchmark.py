@@ -28,7 +28,10 @@ tensors, on CPU the peak resident memory of the process and its rise over
 the resident memory before the first step. Every variant sees the same
 batches, so with ``amp`` the loss curves of the two precisions are compared
 step by step (``--iters 300`` for a few hundred steps; read after the timing,
-so no step waits for them).
+so no step waits for them). The batches are generated before the steps, as
+many distinct ones as ``--pool-gib`` holds (all of them for small batches;
+16 of the reference 20 x 512^2), and the steps cycle through them; each is
+copied to the device before its step's timer starts.
 
 How close a step comes to the hardware: after the timing (so neither the
 times nor the peak memory include it), each process counts the arithmetic of
@@ -86,6 +89,10 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help='autocast dtype of the amp variant')
     parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--pool-gib', type=float, default=1.0,
+                        help='generated input images held at most, in GiB (on the device '
+                        'that trains): the steps cycle through the batches that fit, '
+                        'at least one (20 x 512^2: 16 batches a GiB)')
     parser.add_argument('--peak-tflops', nargs='+', default=[], metavar='DTYPE=TFLOPS',
                         help="the device's peak TFLOP/s per precision (its data sheet), e.g. "
                         'bfloat16=989 float32=67: the floor FLOP / peak of the variants in '
@@ -105,6 +112,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                          f'float16 and TFLOPS > 0, got {item!r}')
         peaks[dtype] = value
     args.peak_tflops = peaks
+    if not args.pool_gib > 0:
+        parser.error(f'--pool-gib takes a size in GiB > 0, got {args.pool_gib}')
     return args
 
 
@@ -149,6 +158,23 @@ def random_batch(num_fg: int, batch_size: int, crop: int, rng: np.random.Generat
             cls_label[classes - 1] = 1
             samples.append(SegDataSample(metainfo=dict(cls_label=cls_label)))
     return torch.from_numpy(inputs), samples
+
+
+def batch_pool(num_fg: int, batch_size: int, crop: int, steps: int, max_gib: float,
+               rng: np.random.Generator, label_maps: bool = False) -> list:
+    """The distinct batches of a run of ``steps`` steps; step ``i`` takes batch ``i % len``.
+
+    One :func:`random_batch` per step, in order, as long as their images
+    ``(B, 3, crop, crop)`` in float32 fit in ``max_gib``; beyond, as many
+    as fit (at least one), cycled. A reference SFC batch (20 x 512^2) is
+    63 MB and takes about half a second to generate on one core, so a few
+    hundred distinct ones would take minutes and tens of GB; small batches
+    (4 x 128^2: 0.8 MB) stay distinct over thousands of steps.
+    """
+    per_batch = batch_size * 3 * crop * crop * 4
+    count = max(1, min(steps, int(max_gib * 2**30 // per_batch)))
+    return [random_batch(num_fg, batch_size, crop, rng, label_maps=label_maps)
+            for _ in range(count)]
 
 
 def resident_gib():
@@ -288,32 +314,41 @@ def run_variant(args) -> dict:
         enable_amp(cfg.optim_wrapper, args.amp_dtype)
     optim_wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
     rng = np.random.default_rng(args.seed)
-    batches = [random_batch(num_fg, args.batch_size, args.crop, rng, label_maps=segmentor)
-               for _ in range(args.warmup + args.iters)]
+    pool = batch_pool(num_fg, args.batch_size, args.crop, args.warmup + args.iters,
+                      args.pool_gib, rng, label_maps=segmentor)
     if irn:  # as SFCDownscaleSegMap packs them (nearest, x 1/4)
-        for _, samples in batches:
+        for _, samples in pool:
             for sample in samples:
                 sample.gt_sem_seg = PixelData(data=sample.gt_sem_seg.data[:, ::4, ::4])
+    batches = [pool[i % len(pool)] for i in range(args.warmup + args.iters)]
     dtype = getattr(torch, args.amp_dtype)
     loss_values = []
+
+    def on_device(inputs, samples):
+        """A batch on the training device: copied before its step's timer starts, one
+        batch at a time (a step's time is the model's, its memory one batch's)."""
+        batch = inputs.to(device), [sample.to(device) for sample in samples]
+        if device.type == 'cuda':
+            torch.cuda.synchronize()
+        return batch
 
     def step(inputs, samples):
         with (optim_wrapper.optim_context(model) if amp_wrapper else
               torch.autocast(device.type, dtype=dtype, enabled=amp)):
-            losses = model.loss(inputs.to(device, non_blocking=True),
-                                [sample.to(device) for sample in samples])
+            losses = model.loss(inputs, samples)
         loss, _ = model.parse_losses(losses)
         optim_wrapper.update_params(loss)
         loss_values.append(loss.detach())
 
     rss_before, _ = resident_gib()
     for batch in batches[:args.warmup]:
-        step(*batch)
+        step(*on_device(*batch))
     if device.type == 'cuda':
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
     times = []
     for batch in batches[args.warmup:]:
+        batch = on_device(*batch)
         start = time.perf_counter()
         step(*batch)
         if device.type == 'cuda':
@@ -328,9 +363,8 @@ def run_variant(args) -> dict:
         result.update(peak_gib=peak, rise_gib=peak - rss_before, device='CPU')
     # after the figures above: the arithmetic of a step and the device's convolution rate
     # (one image, times the batch: linear in it, and the least extra memory)
-    inputs, samples = batches[0]
-    result['flop'] = args.batch_size * step_flops(model, inputs[:1].to(device),
-                                                  [samples[0].to(device)],
+    inputs, samples = on_device(*batches[0])
+    result['flop'] = args.batch_size * step_flops(model, inputs[:1], samples[:1],
                                                   dtype if amp else None)
     result['dtype'] = args.amp_dtype if amp else 'float32'
     result['conv_tflops'] = conv_tflops(device, dtype if amp else torch.float32,

@@ -144,6 +144,47 @@ def test_peak_tflops_are_per_precision():
             benchmark.parse_args([TOY_CFG, '--peak-tflops', bad])
 
 
+def test_batch_pool_holds_one_batch_a_step_until_its_size_cap():
+    """Within the cap, the batches a run would draw one per step; beyond it, the
+    first ones that fit (at least one), for the steps to cycle through."""
+    benchmark = load_tool('benchmark')
+    batch_gib = 2 * 3 * 32 * 32 * 4 / 2**30  # 2 x 32^2 in float32
+
+    def pool(steps, max_gib, **kwargs):
+        return benchmark.batch_pool(5, 2, 32, steps, max_gib, np.random.default_rng(3),
+                                    **kwargs)
+
+    rng = np.random.default_rng(3)
+    drawn = [benchmark.random_batch(5, 2, 32, rng) for _ in range(4)]
+    for max_gib, count in ((1.0, 4), (2.5 * batch_gib, 2), (0.5 * batch_gib, 1)):
+        held = pool(4, max_gib)
+        assert len(held) == count
+        for (inputs, samples), (ref_inputs, ref_samples) in zip(held, drawn):
+            torch.testing.assert_close(inputs, ref_inputs, rtol=0, atol=0)
+            assert [s.cls_label.tolist() for s in samples] == [
+                s.cls_label.tolist() for s in ref_samples]
+    assert 'gt_sem_seg' in pool(2, 1.0, label_maps=True)[1][1][0]
+
+
+def test_training_benchmark_cycles_a_capped_pool(capsys):
+    """A pool of one batch: every step trains on it (the first step as in an uncapped
+    run, the next ones not), and the variants' losses still agree."""
+    benchmark = load_tool('benchmark')
+    losses = {}
+    for variant, cap in (('fast', '1e-6'), ('plain', '1e-6'), ('uncapped', '1')):
+        benchmark.main([TOY_CFG, '--run-variant', variant if cap != '1' else 'fast',
+                        '--batch-size', '2', '--crop', '64', '--iters', '2', '--warmup', '1',
+                        '--pool-gib', cap])
+        losses[variant] = json.loads(capsys.readouterr().out.strip().splitlines()[-1])['losses']
+    assert len(losses['fast']) == 3
+    np.testing.assert_allclose(losses['fast'], losses['plain'], rtol=1e-4)
+    assert losses['fast'][0] == pytest.approx(losses['uncapped'][0], rel=1e-6)
+    assert losses['fast'][1] != pytest.approx(losses['uncapped'][1], rel=1e-3)
+    with pytest.raises(SystemExit):
+        benchmark.parse_args([TOY_CFG, '--pool-gib', '0'])
+    assert '--pool-gib takes a size in GiB > 0, got 0.0' in capsys.readouterr().err
+
+
 def test_pseudo_label_benchmark_refuses_a_process_count_below_one(capsys):
     with pytest.raises(SystemExit):
         load_tool('benchmark_pseudo_labels').main([TOY_CFG, '--nproc', '2', '0'])
