@@ -284,6 +284,9 @@ def run_variant(args) -> dict:
     fast = args.run_variant in ('fast', 'amp')
     amp = args.run_variant == 'amp'
     device = torch.device(args.device)
+    # as the Runner sets up training (mmseg's default runtime turns it on): on a GPU, cuDNN
+    # picks each convolution's fastest algorithm in the warm-up steps
+    torch.backends.cudnn.benchmark = bool(cfg.get('env_cfg', {}).get('cudnn_benchmark', False))
     model = MODELS.build(cfg.model).to(device)
     if args.channels_last and 'channels_last' not in model.PLAIN_TRAIN_CFG:
         raise SystemExit(f'--channels-last: {type(model).__name__} ({args.config}) has no '

@@ -166,10 +166,12 @@ def test_batch_pool_holds_one_batch_a_step_until_its_size_cap():
     assert 'gt_sem_seg' in pool(2, 1.0, label_maps=True)[1][1][0]
 
 
-def test_training_benchmark_cycles_a_capped_pool(capsys):
+def test_training_benchmark_cycles_a_capped_pool(capsys, monkeypatch):
     """A pool of one batch: every step trains on it (the first step as in an uncapped
-    run, the next ones not), and the variants' losses still agree."""
+    run, the next ones not), and the variants' losses still agree. cuDNN's autotuning
+    follows the config's env_cfg, as under the Runner."""
     benchmark = load_tool('benchmark')
+    monkeypatch.setattr(torch.backends.cudnn, 'benchmark', False)  # restored after the test
     losses = {}
     for variant, cap in (('fast', '1e-6'), ('plain', '1e-6'), ('uncapped', '1')):
         benchmark.main([TOY_CFG, '--run-variant', variant if cap != '1' else 'fast',
@@ -180,6 +182,7 @@ def test_training_benchmark_cycles_a_capped_pool(capsys):
     np.testing.assert_allclose(losses['fast'], losses['plain'], rtol=1e-4)
     assert losses['fast'][0] == pytest.approx(losses['uncapped'][0], rel=1e-6)
     assert losses['fast'][1] != pytest.approx(losses['uncapped'][1], rel=1e-3)
+    assert torch.backends.cudnn.benchmark  # the toy config's env_cfg.cudnn_benchmark
     with pytest.raises(SystemExit):
         benchmark.parse_args([TOY_CFG, '--pool-gib', '0'])
     assert '--pool-gib takes a size in GiB > 0, got 0.0' in capsys.readouterr().err
