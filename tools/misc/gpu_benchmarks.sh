@@ -7,6 +7,8 @@
 #   deeplabv2_step.log   stage 4 (DeepLabV2 ResNet-101, batch 10 at 321^2): the same figures
 #   pseudo_labels.log    stage 2: CAM inference images/s (fast / plain), the CRF pool at 1, 2
 #                        and all cores, and the whole stage with inference overlapping the CRF
+#   loader.log           stage 1's training loader alone (decode, crop, IBR re-decodes) with
+#                        the config's workers: images/s, against the step's in sfc_step.log
 #
 # Usage: bash tools/misc/gpu_benchmarks.sh [OUT_DIR] [BF16_PEAK_TFLOPS]
 #   BF16_PEAK_TFLOPS: the GPU's dense bfloat16 peak from its data sheet (989 for the H100 SXM and
@@ -20,12 +22,23 @@ mkdir -p "$out"
 python -c 'import sys, torch; sys.exit(0 if torch.cuda.is_available() else
 "gpu_benchmarks.sh: no CUDA device visible to torch")'
 
-python tools/benchmark.py configs/sfc/sfc_r50_voc.py --batch-size 20 --crop 512 \
-    --variants fast plain amp --channels-last --iters "${SFC_ITERS:-300}" \
-    --peak-tflops "bfloat16=$peak" 2>&1 | tee "$out/sfc_step.log"
-python tools/benchmark.py \
+failed=()
+bench() {  # LOG COMMAND...: one benchmark; a failure is reported at the end, not fatal
+  local log=$1
+  shift
+  "$@" 2>&1 | tee "$out/$log" || failed+=("$log")
+}
+bench sfc_step.log python tools/benchmark.py configs/sfc/sfc_r50_voc.py --batch-size 20 \
+    --crop 512 --variants fast plain amp --channels-last --iters "${SFC_ITERS:-300}" \
+    --peak-tflops "bfloat16=$peak"
+bench deeplabv2_step.log python tools/benchmark.py \
     configs/deeplabv2/deeplabv2_r101-d8_1xb10-20k_voc12aug-321x321_pseudo.py \
     --batch-size 10 --crop 321 --variants fast plain amp --channels-last \
-    --iters "${DEEPLAB_ITERS:-50}" --peak-tflops "bfloat16=$peak" 2>&1 | tee "$out/deeplabv2_step.log"
-python tools/benchmark_pseudo_labels.py configs/sfc/sfc_r50_voc.py \
-    --images "${PSEUDO_IMAGES:-64}" --channels-last 2>&1 | tee "$out/pseudo_labels.log"
+    --iters "${DEEPLAB_ITERS:-50}" --peak-tflops "bfloat16=$peak"
+bench loader.log python tools/benchmark_loader.py configs/sfc/sfc_r50_voc.py --batches 50
+bench pseudo_labels.log python tools/benchmark_pseudo_labels.py configs/sfc/sfc_r50_voc.py \
+    --images "${PSEUDO_IMAGES:-64}" --channels-last
+if ((${#failed[@]})); then
+  echo "gpu_benchmarks.sh: failed: ${failed[*]} (logs in $out)" >&2
+  exit 1
+fi
