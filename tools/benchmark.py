@@ -366,8 +366,8 @@ def run_variant(args) -> dict:
         result.update(peak_gib=peak, rise_gib=peak - rss_before, device='CPU')
     # after the figures above: the arithmetic of a step and the device's convolution rate
     # (one image, times the batch: linear in it, and the least extra memory)
-    inputs, samples = on_device(*batches[0])
-    result['flop'] = args.batch_size * step_flops(model, inputs[:1], samples[:1],
+    inputs, samples = on_device(batches[0][0][:1], batches[0][1][:1])
+    result['flop'] = args.batch_size * step_flops(model, inputs, samples,
                                                   dtype if amp else None)
     result['dtype'] = args.amp_dtype if amp else 'float32'
     result['conv_tflops'] = conv_tflops(device, dtype if amp else torch.float32,
