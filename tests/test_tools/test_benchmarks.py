@@ -173,11 +173,11 @@ def test_training_benchmark_cycles_a_capped_pool(capsys, monkeypatch):
     benchmark = load_tool('benchmark')
     monkeypatch.setattr(torch.backends.cudnn, 'benchmark', False)  # restored after the test
     losses = {}
-    for variant, cap in (('fast', '1e-6'), ('plain', '1e-6'), ('uncapped', '1')):
-        benchmark.main([TOY_CFG, '--run-variant', variant if cap != '1' else 'fast',
-                        '--batch-size', '2', '--crop', '64', '--iters', '2', '--warmup', '1',
-                        '--pool-gib', cap])
-        losses[variant] = json.loads(capsys.readouterr().out.strip().splitlines()[-1])['losses']
+    for name, variant, cap in (('fast', 'fast', '1e-6'), ('plain', 'plain', '1e-6'),
+                               ('uncapped', 'fast', '1')):
+        benchmark.main([TOY_CFG, '--run-variant', variant, '--batch-size', '2', '--crop', '64',
+                        '--iters', '2', '--warmup', '1', '--pool-gib', cap])
+        losses[name] = json.loads(capsys.readouterr().out.strip().splitlines()[-1])['losses']
     assert len(losses['fast']) == 3
     np.testing.assert_allclose(losses['fast'], losses['plain'], rtol=1e-4)
     assert losses['fast'][0] == pytest.approx(losses['uncapped'][0], rel=1e-6)
