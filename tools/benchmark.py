@@ -406,9 +406,12 @@ def main(argv=None) -> None:
     results = {variant: [] for variant in args.variants}
     for _ in range(args.rounds):
         for variant in args.variants:
-            out = subprocess.run([sys.executable, __file__, *argv, '--run-variant', variant],
-                                 check=True, stdout=subprocess.PIPE, text=True).stdout
-            results[variant].append(json.loads(out.strip().splitlines()[-1]))
+            run = subprocess.run([sys.executable, __file__, *argv, '--run-variant', variant],
+                                 stdout=subprocess.PIPE, text=True)
+            if run.returncode:  # its own error is on stderr already
+                raise SystemExit(f'benchmark.py: the {variant} variant failed (exit code '
+                                 f'{run.returncode})')
+            results[variant].append(json.loads(run.stdout.strip().splitlines()[-1]))
     first = next(iter(results.values()))[0]
     print(f'device: {first["device"]} ({torch.get_num_threads()} threads), batch '
           f'{args.batch_size}, crop {args.crop}, '

@@ -69,6 +69,17 @@ def test_training_benchmark_runs_irn_on_stride4_label_maps(capsys):
         benchmark.main([config, '--run-variant', 'fast', '--channels-last'])
 
 
+def test_a_failing_variant_ends_the_benchmark_with_its_own_error(capfd):
+    """The variant's process prints why it failed; the tool names the variant, no traceback."""
+    from conftest import REPO_ROOT
+    config = f'{REPO_ROOT}/configs/irn/irn_r18_1xb4-3ep_toyvoc-64x64.py'
+    with pytest.raises(SystemExit, match='the fast variant failed'):
+        load_tool('benchmark').main([config, '--variants', 'fast', 'plain', '--channels-last',
+                                     '--batch-size', '2', '--crop', '64', '--iters', '1'])
+    err = capfd.readouterr().err
+    assert 'no channels_last switch' in err and 'CalledProcessError' not in err
+
+
 def test_pseudo_label_benchmark_reports_every_figure(capsys):
     load_tool('benchmark_pseudo_labels').main([TOY_CFG, '--images', '2', '--size', '40', '56',
                                                '--nproc', '2'])
