@@ -454,7 +454,10 @@ def main(argv=None) -> int:
                         "steps reuse memory instead of faulting pages in anew")
     args = parser.parse_args(argv)
     if args.keep_freed_memory:
-        keep_freed_memory()  # before any model or batch is allocated
+        try:
+            keep_freed_memory()  # before any model or batch is allocated
+        except RuntimeError as error:
+            parser.error(str(error))
     if args.mode == 'check':
         return run_check(args)
     run(args)
