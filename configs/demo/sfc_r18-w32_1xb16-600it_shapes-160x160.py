@@ -24,7 +24,7 @@ model = dict(
     pcm=dict(in_channels=3 + widths[-1], channels=widths[-1]),
     prototype_head=dict(in_channels=widths, channels=(32, 32, 64, 64)),
     # this narrow network's CPU inference gains from larger backbone calls than
-    # ResNet-50's (README, "Performance": 1.4x at 160 x 160 on 2 cores)
+    # ResNet-50's (docs/performance.md: 1.4x at 160 x 160 on 2 cores)
     test_cfg=dict(cpu_backbone_pixels=400000))
 optim_wrapper = dict(optimizer=dict(lr=0.05, momentum=0.9, weight_decay=1e-4))
 param_scheduler = [

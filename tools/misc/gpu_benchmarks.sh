@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Every GPU figure of the README's performance section in one run, on random weights and
+# Every GPU figure of docs/performance.md in one run, on random weights and
 # generated data (nothing downloaded), each benchmark's output also written to OUT_DIR:
 #   sfc_step.log         stage 1 at the reference batch (16 + 4 IBR at 512^2): fast / plain /
 #                        bfloat16 step time, peak memory, FLOP, the fraction of the floor, and
