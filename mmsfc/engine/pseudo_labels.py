@@ -52,6 +52,35 @@ _EXIF_ORIENTATION = 0x0112
 _FLAGS_APPLYING_EXIF = ('color', 'grayscale')
 
 
+def _write_manifest(directory: str, manifest: dict) -> None:
+    """Write ``<directory>/manifest.json`` unless it exists (atomically)."""
+    path = osp.join(directory, 'manifest.json')
+    if osp.isfile(path):
+        return
+    os.makedirs(directory, exist_ok=True)
+    with open(path + '.tmp', 'w') as f:
+        json.dump(manifest, f, indent=1)
+    os.replace(path + '.tmp', path)
+
+
+def _check_manifest(directory: str, manifest: dict, what: str) -> None:
+    """Refuse to mix outputs: ``<directory>/manifest.json`` must equal ``manifest``.
+
+    Args:
+        directory (str): Folder of the outputs and their manifest.
+        manifest (dict): What decides the outputs of this run.
+        what (str): What the folder would then hold, for the error, e.g.
+            ``'outputs of another model or settings'``.
+    """
+    path = osp.join(directory, 'manifest.json')
+    with open(path) as f:
+        existing = json.load(f)
+    if existing != manifest:
+        differing = sorted(k for k in manifest if existing.get(k) != manifest[k])
+        raise ValueError(f'{directory} holds {what} (differing: {", ".join(differing)}; '
+                         f'see {path}); choose another out_dir or remove it')
+
+
 def _img_id(info: dict) -> str:
     return osp.splitext(osp.basename(info['img_path']))[0]
 
@@ -231,9 +260,9 @@ class PseudoLabelGenerator:
         manifest = self._manifest(model, dataset)
         if is_main_process():
             self._remove_stale_temporaries()
-            self._write_manifest(manifest)
+            _write_manifest(self.out_dir, manifest)
         barrier()  # no rank writes before the clean-up, all see the manifest
-        self._check_manifest(manifest)
+        _check_manifest(self.out_dir, manifest, 'outputs of another model or settings')
         ids = [_img_id(dataset.get_data_info(i)) for i in range(len(dataset))]
         eval_indices = set(self._eval_indices(dataset, ids)) if self.evaluate else set()
         # Each rank infers and labels its own share, so no rank waits for another
@@ -281,26 +310,6 @@ class PseudoLabelGenerator:
                     test_cfg=json.loads(json.dumps(getattr(module, 'test_cfg', None),
                                                    default=str)),
                     crf=crf, classes=list(dataset.metainfo['classes']))
-
-    def _write_manifest(self, manifest: dict) -> None:
-        path = osp.join(self.out_dir, 'manifest.json')
-        if osp.isfile(path):
-            return
-        os.makedirs(self.out_dir, exist_ok=True)
-        with open(path + '.tmp', 'w') as f:
-            json.dump(manifest, f, indent=1)
-        os.replace(path + '.tmp', path)
-
-    def _check_manifest(self, manifest: dict) -> None:
-        """Refuse to mix outputs of another model or other settings."""
-        path = osp.join(self.out_dir, 'manifest.json')
-        with open(path) as f:
-            existing = json.load(f)
-        if existing != manifest:
-            differing = sorted(k for k in manifest if existing.get(k) != manifest[k])
-            raise ValueError(
-                f'{self.out_dir} holds outputs of another model or settings (differing: '
-                f'{", ".join(differing)}; see {path}); choose another out_dir or remove it')
 
     @torch.no_grad()
     def _infer(self, model, dataset, todo: List[int], palette,
@@ -528,24 +537,12 @@ class PseudoLabelGenerator:
                 f'IRN masks need the CAMs of stage 2: {len(missing)} missing or invalid, '
                 f'e.g. {missing[0]}; run stage 2 into {self.out_dir} first')
         manifest = self._mask_manifest(irn_model, dataset)
-        manifest_path = osp.join(self.mask_dir, 'manifest.json')
         if is_main_process():
             for path in glob.glob(osp.join(self.mask_dir, '*.tmp.*')):
                 os.remove(path)
-            if not osp.isfile(manifest_path):
-                os.makedirs(self.mask_dir, exist_ok=True)
-                with open(manifest_path + '.tmp', 'w') as f:
-                    json.dump(manifest, f, indent=1)
-                os.replace(manifest_path + '.tmp', manifest_path)
+            _write_manifest(self.mask_dir, manifest)
         barrier()
-        with open(manifest_path) as f:
-            existing = json.load(f)
-        if existing != manifest:
-            differing = sorted(k for k in manifest if existing.get(k) != manifest[k])
-            raise ValueError(
-                f'{self.mask_dir} holds masks of another IRN model or settings (differing: '
-                f'{", ".join(differing)}; see {manifest_path}); choose another out_dir or '
-                'remove it')
+        _check_manifest(self.mask_dir, manifest, 'masks of another IRN model or settings')
         todo = [i for i in mine if not is_valid_label_png(self._mask_path(ids[i]))]
         print_log(f'IRN masks: {len(ids)} images, {len(todo)} to refine on this rank',
                   logger='current')
