@@ -265,7 +265,9 @@ def freeze_for_inference(module: nn.Module, example: Tensor, rtol: float = 1e-3)
     module must have no data-dependent control flow (a ResNet qualifies): a
     trace replays the operations of ``example``'s size at every size, so the
     outputs are compared with ``module``'s like :func:`fold_batch_norms` on
-    ``example`` and on a crop of it to 3/4 of its height and width.
+    ``example`` and on a crop of it to 3/4 of its height and width. A trace
+    that does not read its input (made under a ``TorchDispatchMode``, whose
+    ops the tracer records as constants) is refused first.
 
     Args:
         module (nn.Module): Module in eval mode (not modified).
@@ -279,8 +281,11 @@ def freeze_for_inference(module: nn.Module, example: Tensor, rtol: float = 1e-3)
         warnings.simplefilter('ignore')
         module_copy = copy.deepcopy(module)
         module_copy.eval()
-        traced = torch.jit.trace(module_copy, example, check_trace=False)
-        frozen = torch.jit.optimize_for_inference(torch.jit.freeze(traced))
+        frozen = torch.jit.freeze(torch.jit.trace(module_copy, example, check_trace=False))
+        if not all(value.uses() for value in list(frozen.graph.inputs())[1:]):  # [0]: self
+            raise RuntimeError('the trace does not read its input: traced under a dispatch '
+                               'mode (e.g. FlopCounterMode), whose ops the tracer does not see')
+        frozen = torch.jit.optimize_for_inference(frozen)
     message = 'the TorchScript-frozen module changed the outputs'
     _check_same_outputs(module, frozen, example, rtol, message)
     if example.dim() == 4 and min(example.shape[2:]) >= 4:

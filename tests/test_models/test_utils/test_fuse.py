@@ -194,6 +194,20 @@ def test_freeze_refuses_a_trace_that_depends_on_the_input_size():
         torch.testing.assert_close(folded(small), module(small), atol=1e-5, rtol=1e-5)
 
 
+def test_freeze_refuses_a_trace_made_under_a_dispatch_mode():
+    """The tracer records what runs below a TorchDispatchMode as constants."""
+    from torch.utils.flop_counter import FlopCounterMode
+    torch.manual_seed(5)
+    module = Block().eval()
+    randomize_batch_norms(module)
+    x = torch.randn(1, 3, 8, 8)
+    with FlopCounterMode(display=False), pytest.raises(RuntimeError,
+                                                       match='does not read its input'):
+        freeze_for_inference(module, x)
+    frozen = freeze_for_inference(module, x)  # outside the mode, the same call succeeds
+    assert isinstance(frozen, torch.jit.ScriptModule)
+
+
 def test_nothing_folded_or_traced_without_batch_norms():
     """E.g. a ViT or a ConvNeXt: the module itself runs, in inference and training."""
     module = nn.Sequential(nn.Conv2d(3, 4, 3), nn.GroupNorm(2, 4), nn.ReLU()).eval()
