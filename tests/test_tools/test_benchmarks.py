@@ -7,8 +7,10 @@ import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from conftest import REPO_ROOT, load_tool
 from conftest import TOY_CONFIG as TOY_CFG
-from conftest import load_tool
+
+TOY_IRN_CFG = f'{REPO_ROOT}/configs/irn/irn_r18_1xb4-3ep_toyvoc-64x64.py'
 
 
 def test_training_benchmark_variants_follow_the_same_loss_curve(capsys):
@@ -33,7 +35,6 @@ def test_training_benchmark_variants_follow_the_same_loss_curve(capsys):
 
 def test_training_benchmark_runs_a_segmentor_on_random_label_maps(capsys):
     """Stage 4's DeepLabV2: channels_last changes the layout, not the losses or the work."""
-    from conftest import REPO_ROOT
     config = f'{REPO_ROOT}/configs/deeplabv2/deeplabv2_r18-d8_1xb4-40it_toyvoc-64x64_pseudo.py'
     benchmark = load_tool('benchmark')
     results = {}
@@ -52,13 +53,11 @@ def test_training_benchmark_runs_a_segmentor_on_random_label_maps(capsys):
 def test_training_benchmark_runs_irn_on_stride4_label_maps(capsys):
     """Stage 3's IRN: its frozen backbone's folded copy leaves the losses, and the
     count sees the backbone's convolutions through the TorchScript copy."""
-    from conftest import REPO_ROOT
-    config = f'{REPO_ROOT}/configs/irn/irn_r18_1xb4-3ep_toyvoc-64x64.py'
     benchmark = load_tool('benchmark')
     results = {}
     for variant in ('fast', 'plain'):
-        benchmark.main([config, '--run-variant', variant, '--batch-size', '2', '--crop', '64',
-                        '--iters', '2', '--warmup', '1'])
+        benchmark.main([TOY_IRN_CFG, '--run-variant', variant, '--batch-size', '2',
+                        '--crop', '64', '--iters', '2', '--warmup', '1'])
         results[variant] = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     fast, plain = results['fast'], results['plain']
     assert len(fast['losses']) == 3 and np.isfinite(fast['losses']).all()
@@ -66,16 +65,15 @@ def test_training_benchmark_runs_irn_on_stride4_label_maps(capsys):
     assert fast['flop'] == plain['flop'] > 0
     # IRN has no channels_last switch: the flag is refused, not silently ignored
     with pytest.raises(SystemExit, match='SFCIRN .* no channels_last switch'):
-        benchmark.main([config, '--run-variant', 'fast', '--channels-last'])
+        benchmark.main([TOY_IRN_CFG, '--run-variant', 'fast', '--channels-last'])
 
 
 def test_a_failing_variant_ends_the_benchmark_with_its_own_error(capfd):
     """The variant's process prints why it failed; the tool names the variant, no traceback."""
-    from conftest import REPO_ROOT
-    config = f'{REPO_ROOT}/configs/irn/irn_r18_1xb4-3ep_toyvoc-64x64.py'
     with pytest.raises(SystemExit, match='the fast variant failed'):
-        load_tool('benchmark').main([config, '--variants', 'fast', 'plain', '--channels-last',
-                                     '--batch-size', '2', '--crop', '64', '--iters', '1'])
+        load_tool('benchmark').main([TOY_IRN_CFG, '--variants', 'fast', 'plain',
+                                     '--channels-last', '--batch-size', '2', '--crop', '64',
+                                     '--iters', '1'])
     err = capfd.readouterr().err
     assert 'no channels_last switch' in err and 'CalledProcessError' not in err
 
@@ -217,7 +215,6 @@ def test_gpu_benchmark_script_stops_at_once_without_a_gpu(tmp_path):
     import os
     import subprocess
 
-    from conftest import REPO_ROOT
     out = tmp_path / 'logs'
     run = subprocess.run(['bash', f'{REPO_ROOT}/tools/misc/gpu_benchmarks.sh', str(out)],
                          env=dict(os.environ, CUDA_VISIBLE_DEVICES=''), capture_output=True,
