@@ -28,6 +28,9 @@ class IRNDisplacementHead(BaseModule):
         num_groups (Sequence[int]): GroupNorm groups per branch (8, 16, 16, 16, 16).
         fuse_channels (int): Width of the two fusion layers (256).
         fuse_groups (int): Their GroupNorm groups (16).
+        scale_factors (Sequence[float]): Upsampling of each feature's branch:
+            features 1-2 to the stride-4 grid, 3-5 to the stride-8 grid
+            (1, 1, 1, 2, 2 for strides 4, 4, 8, 16, 16).
         init_cfg (dict, optional): Initialisation config.
     """
 
@@ -37,13 +40,15 @@ class IRNDisplacementHead(BaseModule):
                  num_groups: Sequence[int] = (8, 16, 16, 16, 16),
                  fuse_channels: int = 256,
                  fuse_groups: int = 16,
+                 scale_factors: Sequence[float] = (1, 1, 1, 2, 2),
                  init_cfg=None) -> None:
         super().__init__(init_cfg)
-        if not len(in_channels) == len(channels) == len(num_groups) == 5:
-            raise ValueError('IRNDisplacementHead needs five features')
-        scales = (1, 1, 1, 2, 2)
+        if not len(in_channels) == len(channels) == len(num_groups) == len(scale_factors) == 5:
+            raise ValueError('IRNDisplacementHead needs five features: in_channels, channels, '
+                             'num_groups and scale_factors of length 5')
         self.branches = nn.ModuleList(
-            gn_branch(i, c, g, s) for i, c, g, s in zip(in_channels, channels, num_groups, scales))
+            gn_branch(i, c, g, s)
+            for i, c, g, s in zip(in_channels, channels, num_groups, scale_factors))
         self.fuse_deep = gn_branch(sum(channels[2:]), fuse_channels, fuse_groups, 2)
         self.fuse = nn.Sequential(
             nn.Conv2d(channels[0] + channels[1] + fuse_channels, fuse_channels, 1, bias=False),

@@ -15,7 +15,13 @@ from ..utils.fuse import FoldedModuleCache, _cpu_autocast_enabled
 
 
 class _StemAndStages(nn.Module):
-    """IRN's five backbone features as one module's outputs (what the folded copy runs)."""
+    """IRN's five backbone features as one module's outputs (what the folded copy runs).
+
+    mmseg's ``ResNet``: the stem after max-pool and the four stages. Any other
+    backbone: its own outputs, five maps (e.g. ``EfficientNetLite`` with
+    ``out_indices=(1, 2, 3, 4, 6)``, strides 2, 4, 8, 16, 16 at output
+    stride 16, with the heads' ``scale_factors`` set to match).
+    """
 
     def __init__(self, backbone: nn.Module) -> None:
         super().__init__()
@@ -23,6 +29,8 @@ class _StemAndStages(nn.Module):
 
     def forward(self, inputs: Tensor) -> Tuple[Tensor, ...]:
         net = self.backbone
+        if not hasattr(net, 'res_layers'):
+            return tuple(net(inputs))
         if net.deep_stem:
             x = net.stem(inputs)
         else:
