@@ -37,15 +37,28 @@ from mmsfc.datasets import SHAPES_CLASSES, generate_shapes_dataset
 from mmsfc.engine import PseudoLabelGenerator
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+#: The demo's configs per backbone: the CAM network of each variant is
+#: ``cam + VARIANT_SUFFIX[variant] + '.py'``; ``irn`` and ``seg`` are stages 3 and 4.
 CONFIGS = dict(
-    sfc='configs/demo/sfc_r18-w32_1xb16-600it_shapes-160x160.py',
-    ibr='configs/demo/sfc_r18-w32_1xb16-600it_shapes-160x160_ibr-only.py',
-    base='configs/demo/sfc_r18-w32_1xb16-600it_shapes-160x160_base.py')
-SEG_CONFIG = 'configs/demo/deeplabv2_r18-w32-d8_1xb8-300it_shapes-160x160_pseudo.py'
-IRN_CONFIG = 'configs/demo/irn_r18-w32_1xb16-3ep_shapes-160x160.py'
+    lite0=dict(cam='configs/demo/sfc_effnet-lite0_1xb16-400it_shapes-160x160',
+               irn='configs/demo/irn_effnet-lite0_1xb16-3ep_shapes-160x160.py',
+               seg='configs/demo/deeplabv2_effnet-lite0_1xb8-300it_shapes-160x160_pseudo.py'),
+    scratch=dict(cam='configs/demo/sfc_r18-w32_1xb16-400it_shapes-160x160',
+                 irn='configs/demo/irn_r18-w32_1xb16-3ep_shapes-160x160.py',
+                 seg='configs/demo/deeplabv2_r18-w32-d8_1xb8-300it_shapes-160x160_pseudo.py'))
+#: ``lite0``: ImageNet EfficientNet-Lite0 fine-tuned, as the paper fine-tunes
+#: ImageNet features; ``scratch``: a narrow ResNet-18 trained from scratch.
+BACKBONE_NAMES = dict(lite0='EfficientNet-Lite0 (ImageNet)',
+                      scratch='ResNet-18, 32 wide (from scratch)')
+VARIANT_SUFFIX = dict(base='_base', ibr='_ibr-only', sfc='', no_lp='_no-loss-p',
+                      no_lw='_no-loss-w', no_dc='_no-dc')
 #: What each variant is scored on (paper Table 4: Base and I on M_W).
-VARIANT_MAP = dict(sfc='final', ibr='w', base='w')
-VARIANT_NAMES = dict(base='Base (L_cls)', ibr='I: + IBR', sfc='SFC (IBR + L_DW^P + L_DW^W)')
+VARIANT_MAP = dict(base='w', ibr='w', sfc='final', no_lp='final', no_lw='final',
+                   no_dc='final')
+VARIANT_NAMES = dict(base='Base (L_cls)', ibr='I: + IBR', sfc='SFC (IBR + L_DW^P + L_DW^W)',
+                     no_lp='SFC without L_DW^P', no_lw='SFC without L_DW^W',
+                     no_dc='SFC without DC')
+ABLATIONS = ('no_lp', 'no_lw', 'no_dc')
 #: Run sizes: the default and --quick.
 PRESETS = dict(
     default=dict(num_train=1000, num_eval_train=200, num_val=200, cam_iters=400,
@@ -59,8 +72,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--work-dir', default='work_dirs/demo', help='output directory')
     parser.add_argument('--data-root', help='dataset directory (default: WORK_DIR/data)')
     parser.add_argument('--quick', action='store_true', help='a smaller, faster run')
+    parser.add_argument('--backbone', choices=tuple(CONFIGS), default='lite0',
+                        help='lite0: ImageNet EfficientNet-Lite0, fine-tuned (default); '
+                        'scratch: a narrow ResNet-18 trained from scratch')
     parser.add_argument('--compare', action='store_true',
                         help='also train Base and I (IBR only)')
+    parser.add_argument('--ablations', action='store_true',
+                        help='also train SFC without L_DW^P, without L_DW^W and without DC')
     parser.add_argument('--seeds', type=int, default=1, help='seeds per variant')
     parser.add_argument('--seed', type=int, default=0, help='first seed')
     parser.add_argument('--cam-iters', type=int, help='CAM training iterations')
@@ -69,15 +87,16 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help='override settings of the CAM configs')
     parser.add_argument('--crf-workers', type=int, default=2, help='CRF processes')
     parser.add_argument('--no-irn', action='store_true', help='skip stage 3 (IRN masks)')
-    parser.add_argument('--seg-labels', choices=('crf', 'mask'), default='crf',
-                        help='labels the segmenter trains on: the CRF labels (default; on this '
-                        'testbed the IRN masks score lower) or the IRN masks (the paper)')
+    parser.add_argument('--seg-labels', choices=('crf', 'mask', 'both'), default='both',
+                        help='labels DeepLabV2 trains on: the CRF labels, the IRN masks (the '
+                        "paper's choice) or both, one run each (default)")
     parser.add_argument('--no-seg', action='store_true', help='stop after the pseudo labels')
     args = parser.parse_args(argv)
     if args.seeds < 1:
         parser.error('--seeds must be >= 1')
-    if args.seg_labels == 'mask' and args.no_irn:
-        parser.error('--seg-labels mask needs the IRN stage (drop --no-irn)')
+    if args.seg_labels != 'crf' and args.no_irn:
+        parser.error(f'--seg-labels {args.seg_labels} needs the IRN stage (drop --no-irn or '
+                     'pass --seg-labels crf)')
     return args
 
 
@@ -105,8 +124,9 @@ def _set_schedule(cfg: Config, iters: int) -> None:
 
 
 def _cam_config(variant: str, seed: int, root: str, work_dir: str, preset: dict,
-                meta: dict, options: Optional[dict] = None) -> Config:
-    cfg = Config.fromfile(osp.join(REPO_ROOT, CONFIGS[variant]))
+                meta: dict, options: Optional[dict] = None, backbone: str = 'lite0') -> Config:
+    path = CONFIGS[backbone]['cam'] + VARIANT_SUFFIX[variant] + '.py'
+    cfg = Config.fromfile(osp.join(REPO_ROOT, path))
     if options:
         cfg.merge_from_dict(options)
     _set_data_root(cfg, root)
@@ -137,10 +157,11 @@ def _class_metric(meta: dict, first: str) -> dict:
 
 # ---------------------------------------------------------------------- runs
 def _train_cam(variant: str, seed: int, root: str, work_dir: str, preset: dict,
-               meta: dict, options: Optional[dict] = None) -> Dict[str, object]:
+               meta: dict, options: Optional[dict] = None,
+               backbone: str = 'lite0') -> Dict[str, object]:
     """Train one CAM network; its CAM scores before and after training."""
     cfg = _cam_config(variant, seed, root, osp.join(work_dir, f'{variant}_seed{seed}'),
-                      preset, meta, options)
+                      preset, meta, options, backbone)
     runner = Runner.from_cfg(cfg)
     untrained = runner.test()
     start = time.time()
@@ -160,14 +181,24 @@ def _pseudo_label_generator(run: dict, root: str, out_dir: str,
         nproc=workers, batch_size=16, eval_ann_file='ImageSets/Segmentation/train.txt')
 
 
-def _train_irn(root: str, labels: str, cam_checkpoint: str, work_dir: str, seed: int,
-               epochs: int):
-    """IRN on the CRF labels, its frozen backbone taken from the CAM network."""
-    cfg = Config.fromfile(osp.join(REPO_ROOT, IRN_CONFIG))
+def _init_from_cam(cfg: Config, backbone: str, cam_checkpoint: str) -> None:
+    """From scratch, the CAM network's backbone stands in for ImageNet weights.
+
+    With ImageNet weights (``lite0``) the config's own ``init_cfg`` loads them,
+    as in the paper.
+    """
+    if backbone == 'scratch':
+        cfg.model.backbone.init_cfg = dict(type='Pretrained', checkpoint=cam_checkpoint,
+                                           prefix='backbone.')
+
+
+def _train_irn(backbone: str, root: str, labels: str, cam_checkpoint: str, work_dir: str,
+               seed: int, epochs: int):
+    """IRN on the CRF labels."""
+    cfg = Config.fromfile(osp.join(REPO_ROOT, CONFIGS[backbone]['irn']))
     _set_data_root(cfg, root)
     cfg.train_dataloader.dataset.data_prefix.seg_map_path = osp.abspath(labels)
-    cfg.model.backbone.init_cfg = dict(type='Pretrained', checkpoint=cam_checkpoint,
-                                       prefix='backbone.')
+    _init_from_cam(cfg, backbone, cam_checkpoint)
     cfg.train_cfg.max_epochs = epochs
     cfg.param_scheduler[0].end = epochs
     cfg.work_dir = work_dir
@@ -178,13 +209,12 @@ def _train_irn(root: str, labels: str, cam_checkpoint: str, work_dir: str, seed:
     return runner.model
 
 
-def _train_segmenter(root: str, labels: str, cam_checkpoint: str, work_dir: str, seed: int,
-                     iters: Optional[int]) -> Dict[str, float]:
-    """DeepLabV2 on the pseudo labels, its backbone initialised from the CAM network."""
-    cfg = Config.fromfile(osp.join(REPO_ROOT, SEG_CONFIG))
+def _train_segmenter(backbone: str, root: str, labels: str, cam_checkpoint: str,
+                     work_dir: str, seed: int, iters: Optional[int]) -> Dict[str, float]:
+    """DeepLabV2 on the pseudo labels, tested on the val split."""
+    cfg = Config.fromfile(osp.join(REPO_ROOT, CONFIGS[backbone]['seg']))
     _set_data_root(cfg, root)
-    cfg.model.backbone.init_cfg = dict(type='Pretrained', checkpoint=cam_checkpoint,
-                                       prefix='backbone.')
+    _init_from_cam(cfg, backbone, cam_checkpoint)
     cfg.train_dataloader.dataset.data_prefix.seg_map_path = osp.abspath(labels)
     if iters:
         _set_schedule(cfg, iters)
@@ -242,8 +272,9 @@ def _summary(runs: Dict[str, List[dict]], pipeline: Dict[str, List[float]], meta
 
 def _format_tables(summary: dict, meta: dict) -> str:
     from prettytable import PrettyTable
-    variants = [v for v in ('base', 'ibr', 'sfc') if v in summary]
-    stages = PrettyTable(['stage', 'score'] + [VARIANT_NAMES[v] for v in variants])
+    variants = [v for v in VARIANT_NAMES if v in summary]
+    names = summary['names']
+    stages = PrettyTable(['stage', 'score'] + [names[v] for v in variants])
     stages.align = 'l'
     labels = dict(untrained_mIoU='untrained network (headline map)', mIoU_w='M_W',
                   mIoU_p='M_P', mIoU_final='M_final = M_W + M_P', tail_IoU='tail-class IoU',
@@ -258,13 +289,14 @@ def _format_tables(summary: dict, meta: dict) -> str:
                         for v in variants])
     for key, label in (('pseudo_label', 'pseudo labels, CRF (train split)'),
                        ('mask', 'pseudo labels, IRN "Mask" (train split)'),
-                       ('segmentation', 'DeepLabV2 on them (val split)')):
+                       ('segmentation_crf', 'DeepLabV2 on the CRF labels (val split)'),
+                       ('segmentation_mask', 'DeepLabV2 on the IRN masks (val split)')):
         if key in summary['pipeline']:
             stages.add_row([label, 'mIoU'] + ['' for _ in variants[:-1]] +
                            [_mean_std(summary['pipeline'][key]['values'])])
     map_names = {'final': 'M_final', 'w': 'M_W', 'p': 'M_P'}
     per_class = PrettyTable(['class', 'images %'] + [
-        f'{VARIANT_NAMES[v]} ({map_names[summary[v]["map"]]})' for v in variants])
+        f'{names[v]} ({map_names[summary[v]["map"]]})' for v in variants])
     per_class.align = 'l'
     order = np.argsort(meta['frequencies'])[::-1]
     for index in order:
@@ -273,7 +305,8 @@ def _format_tables(summary: dict, meta: dict) -> str:
                           [_mean_std(summary[v]['values'][f'IoU.{cls}']) for v in variants])
     per_class.add_row(['background', ''] +
                       [_mean_std(summary[v]['values']['IoU.background']) for v in variants])
-    return (f'SFC demo: CAM mIoU and per-class IoU (mean ± std over seeds)\n{stages}\n'
+    return (f'SFC demo, backbone {BACKBONE_NAMES[summary["backbone"]]}: CAM mIoU and '
+            f'per-class IoU (mean ± std over seeds)\n{stages}\n'
             f'head classes: {", ".join(summary["head_classes"])}; '
             f'tail classes: {", ".join(summary["tail_classes"])}\n{per_class}')
 
@@ -282,7 +315,7 @@ def _plot(summary: dict, meta: dict, path: str) -> None:
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
-    variants = [v for v in ('base', 'ibr', 'sfc') if v in summary]
+    variants = [v for v in VARIANT_NAMES if v in summary]
     order = np.argsort(meta['frequencies'])[::-1]
     classes = [meta['classes'][i + 1] for i in order]
     freqs = [100 * meta['frequencies'][i] for i in order]
@@ -292,7 +325,7 @@ def _plot(summary: dict, meta: dict, path: str) -> None:
     for k, variant in enumerate(variants):
         means = [summary[variant]['mean'][f'IoU.{c}'] for c in classes]
         stds = [summary[variant]['std'][f'IoU.{c}'] for c in classes]
-        label = f'{VARIANT_NAMES[variant]}, M_{summary[variant]["map"]}'
+        label = f'{summary["names"][variant]}, M_{summary[variant]["map"]}'
         ax.bar(x + (k - (len(variants) - 1) / 2) * width, means, width, yerr=stds,
                label=label, capsize=2)
     ax.set_xticks(x)
@@ -300,7 +333,8 @@ def _plot(summary: dict, meta: dict, path: str) -> None:
     ax.set_ylabel('CAM IoU (%)')
     ax.set_xlabel('class (share of training images), head → tail')
     ax.legend(fontsize=7, loc='upper right')
-    ax.set_title('Per-class CAM IoU on the generated long-tailed set', fontsize=9)
+    ax.set_title('Per-class CAM IoU on the generated long-tailed set, '
+                 f'{BACKBONE_NAMES[summary["backbone"]]}', fontsize=9)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
@@ -380,6 +414,38 @@ def _dataset(root: str, preset: dict, seed: int) -> dict:
     return meta
 
 
+def variant_names(options: Optional[dict]) -> Dict[str, str]:
+    """Each variant's name, with the ``--cfg-options`` overrides it ran with."""
+    if not options:
+        return dict(VARIANT_NAMES)
+    extra = ', '.join(f'{k}={v}' for k, v in options.items())
+    return {k: f'{v} [{extra}]' for k, v in VARIANT_NAMES.items()}
+
+
+def _pipeline(run: dict, args, preset: dict, root: str, work_dir: str, seed: int,
+              pipeline: Dict[str, List[float]]) -> None:
+    """Stages 2-4 for one SFC run: CRF labels, IRN masks, DeepLabV2 on each."""
+    out_dir = osp.join(work_dir, f'sfc_seed{seed}', 'pseudo_labels')
+    generator = _pseudo_label_generator(run, root, out_dir, args.crf_workers)
+    metrics = generator.run(run['runner'].model)
+    pipeline.setdefault('pseudo_label', []).append(float(metrics['pseudo_label/mIoU']))
+    cam_checkpoint = _last_checkpoint(run['cfg'].work_dir)
+    labels = dict(crf=osp.join(out_dir, 'labels'))
+    if not args.no_irn:
+        irn = _train_irn(args.backbone, root, labels['crf'], cam_checkpoint,
+                         osp.join(work_dir, f'irn_seed{seed}'), seed, preset['irn_epochs'])
+        mask_metrics = generator.refine(irn)
+        pipeline.setdefault('mask', []).append(float(mask_metrics['mask/mIoU']))
+        labels['mask'] = generator.mask_dir
+    if args.no_seg:
+        return
+    for kind in (('crf', 'mask') if args.seg_labels == 'both' else (args.seg_labels, )):
+        seg = _train_segmenter(args.backbone, root, labels[kind], cam_checkpoint,
+                               osp.join(work_dir, f'deeplabv2_{kind}_seed{seed}'), seed,
+                               preset['seg_iters'])
+        pipeline.setdefault(f'segmentation_{kind}', []).append(float(seg['mIoU']))
+
+
 def main(argv=None) -> dict:
     args = parse_args(argv)
     start = time.time()
@@ -393,42 +459,27 @@ def main(argv=None) -> dict:
     os.makedirs(work_dir, exist_ok=True)
     meta = _dataset(root, preset, seed=0)
     assert tuple(meta['classes']) == SHAPES_CLASSES
-    variants = ['base', 'ibr', 'sfc'] if args.compare else ['sfc']
+    variants = (['base', 'ibr'] if args.compare else []) + ['sfc'] + (
+        list(ABLATIONS) if args.ablations else [])
     runs: Dict[str, List[dict]] = {v: [] for v in variants}
     pipeline: Dict[str, List[float]] = {}
-    first_sfc = None
     for seed in range(args.seed, args.seed + args.seeds):
         for variant in variants:
-            run = _train_cam(variant, seed, root, work_dir, preset, meta, args.cfg_options)
+            run = _train_cam(variant, seed, root, work_dir, preset, meta, args.cfg_options,
+                             args.backbone)
             run['seed'] = seed
-            if variant == 'sfc' and first_sfc is None:
-                first_sfc = run
-                out_dir = osp.join(work_dir, f'sfc_seed{seed}', 'pseudo_labels')
-                generator = _pseudo_label_generator(run, root, out_dir, args.crf_workers)
-                metrics = generator.run(run['runner'].model)
-                pipeline.setdefault('pseudo_label', []).append(
-                    float(metrics['pseudo_label/mIoU']))
-                seg_labels = osp.join(out_dir, 'labels')
-                if not args.no_irn:
-                    irn = _train_irn(root, seg_labels, _last_checkpoint(run['cfg'].work_dir),
-                                     osp.join(work_dir, f'irn_seed{seed}'), seed,
-                                     preset['irn_epochs'])
-                    mask_metrics = generator.refine(irn)
-                    pipeline.setdefault('mask', []).append(float(mask_metrics['mask/mIoU']))
-                    if args.seg_labels == 'mask':
-                        seg_labels = generator.mask_dir
-                if not args.no_seg:
-                    seg = _train_segmenter(root, seg_labels,
-                                           _last_checkpoint(run['cfg'].work_dir),
-                                           osp.join(work_dir, f'deeplabv2_seed{seed}'), seed,
-                                           preset['seg_iters'])
-                    pipeline.setdefault('segmentation', []).append(float(seg['mIoU']))
-                _overlays(run, meta, osp.join(work_dir, 'overlays.png'))
-            run.pop('runner') if run is not first_sfc else None
+            if variant == 'sfc':
+                _pipeline(run, args, preset, root, work_dir, seed, pipeline)
+                if seed == args.seed:
+                    _overlays(run, meta, osp.join(work_dir, 'overlays.png'))
+            run.pop('runner')
             runs[variant].append(run)
     summary = _summary(runs, pipeline, meta)
+    summary['backbone'] = args.backbone
+    summary['names'] = variant_names(args.cfg_options)
     summary['time_s'] = time.time() - start
-    summary['settings'] = dict(preset, quick=args.quick, seeds=args.seeds)
+    summary['settings'] = dict(preset, quick=args.quick, seeds=args.seeds,
+                               backbone=args.backbone, cfg_options=args.cfg_options)
     table = _format_tables(summary, meta)
     print_log('\n' + table, logger='current')
     with open(osp.join(work_dir, 'results.json'), 'w') as f:

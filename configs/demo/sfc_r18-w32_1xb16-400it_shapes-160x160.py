@@ -13,7 +13,7 @@ _base_ = [
 custom_imports = dict(imports=['mmsfc'], allow_failed_imports=False)
 randomness = dict(seed=0)
 crop_size = (160, 160)
-max_iters = 600
+max_iters = 400
 widths = (32, 64, 128, 256)
 model = dict(
     data_preprocessor=dict(size=crop_size),
