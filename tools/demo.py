@@ -40,7 +40,7 @@ REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 #: The demo's configs per backbone: the CAM network of each variant is
 #: ``cam + VARIANT_SUFFIX[variant] + '.py'``; ``irn`` and ``seg`` are stages 3 and 4.
 CONFIGS = dict(
-    lite0=dict(cam='configs/demo/sfc_effnet-lite0_1xb16-400it_shapes-160x160',
+    lite0=dict(cam='configs/demo/sfc_effnet-lite0_1xb16-400it_shapes-128x128',
                irn='configs/demo/irn_effnet-lite0_1xb16-3ep_shapes-160x160.py',
                seg='configs/demo/deeplabv2_effnet-lite0_1xb8-300it_shapes-160x160_pseudo.py'),
     scratch=dict(cam='configs/demo/sfc_r18-w32_1xb16-400it_shapes-160x160',
