@@ -18,7 +18,7 @@ package key                    EfficientNetLite key
 ``_bn0.*``                     ``layers.0.bn.*``
 ``_blocks.N._expand_conv.*``   ``layers.S.J.expand_conv.conv.*``
 ``_blocks.N._bn0.*``           ``layers.S.J.expand_conv.bn.*``
-``_blocks.N._depthwise_conv``  ``layers.S.J.depthwise_conv.conv.*``
+``_blocks.N._depthwise_conv.*``  ``layers.S.J.depthwise_conv.conv.*``
 ``_blocks.N._bn1.*``           ``layers.S.J.depthwise_conv.bn.*``
 ``_blocks.N._project_conv.*``  ``layers.S.J.linear_conv.conv.*``
 ``_blocks.N._bn2.*``           ``layers.S.J.linear_conv.bn.*``
