@@ -1,5 +1,5 @@
 # Copyright (c) mmsfc contributors. All rights reserved.
-from .cam_rule import background_rule, channel_argmax
+from .cam_rule import background_rule, channel_argmax, foreground_margin, otsu_bg_offset
 from .crf import DEEPLAB_CRF, UNCERTAIN, CRFParams, cams_to_crf_label, crf_labels, crf_probabilities
 from .files import (
                   CAM_DTYPE,
@@ -22,7 +22,7 @@ from .random_walk import (
 )
 
 __all__ = [
-    'background_rule', 'channel_argmax', 'CAM_DTYPE', 'CRFParams', 'DEEPLAB_CRF', 'UNCERTAIN',
+    'background_rule', 'channel_argmax', 'foreground_margin', 'otsu_bg_offset', 'CAM_DTYPE', 'CRFParams', 'DEEPLAB_CRF', 'UNCERTAIN',
     'as_stored_cam',
     'cams_to_crf_label',
     'crf_labels', 'crf_probabilities', 'is_valid_cam_file', 'is_valid_label_png', 'load_cams',

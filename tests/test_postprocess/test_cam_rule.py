@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from mmsfc.postprocess import background_rule, channel_argmax
+from mmsfc.postprocess import background_rule, channel_argmax, foreground_margin, otsu_bg_offset
 
 
 @pytest.mark.parametrize('shape, dim', [((3, 37, 50), 0), ((21, 19, 23), 0),
@@ -36,3 +36,29 @@ def test_background_rule_on_arrays_and_tensors():
     out = background_rule(cam, bg_offset=0.4, fg_scale=2.0)
     np.testing.assert_allclose(out[:, 0, 0], [0.6, 0.6, 0.2], rtol=1e-6)
     torch.testing.assert_close(background_rule(torch.from_numpy(cam)), torch.from_numpy(out))
+
+
+def test_foreground_margin_is_the_offset_the_rule_switches_at():
+    rng = np.random.default_rng(0)
+    cam = rng.random((4, 6, 7)).astype(np.float32)
+    margin = foreground_margin(cam, fg_scale=2.0)
+    for offset in (0.1, 0.4, 0.9):
+        is_fg = background_rule(cam.copy(), offset, 2.0).argmax(0) > 0
+        np.testing.assert_array_equal(is_fg, margin > offset)
+    torch_margin = foreground_margin(torch.from_numpy(cam)[None], fg_scale=2.0)
+    np.testing.assert_allclose(torch_margin[0].numpy(), margin, rtol=0, atol=1e-6)
+
+
+def test_otsu_bg_offset_splits_two_modes_without_labels():
+    rng = np.random.default_rng(1)
+    # background margins around -0.2, objects around 1.5: any offset between
+    # the modes separates them; Otsu's lies between them, far from both
+    images = [np.concatenate([rng.normal(-0.2, 0.1, 700), rng.normal(1.5, 0.2, 300)])
+              for _ in range(3)]
+    offset = otsu_bg_offset(iter(images))
+    assert 0.3 < offset < 1.1
+    # shifting every margin shifts the offset with it (a backbone whose maps are larger)
+    shifted = otsu_bg_offset(m + 0.8 for m in images)
+    assert abs(shifted - (offset + 0.8)) < 0.05
+    with pytest.raises(ValueError, match='no margin'):
+        otsu_bg_offset([])
