@@ -7,7 +7,7 @@ with its two thresholds as parameters. Plain numpy, nothing from the rest of
 mmsfc.
 """
 from dataclasses import dataclass
-from typing import Sequence, Union
+from typing import Optional, Sequence, Union
 
 import numpy as np
 
@@ -80,7 +80,7 @@ def as_region_stack(regions: Union[np.ndarray, Sequence[np.ndarray]], shape) -> 
 
 
 def refine_with_regions(labels: np.ndarray, regions: Union[np.ndarray, Sequence[np.ndarray]],
-                        rule: RegionRule = RegionRule()) -> np.ndarray:
+                        rule: Optional[RegionRule] = None) -> np.ndarray:
     """Snap a pseudo label to class-agnostic regions.
 
     Let ``P_c`` be the pixels labelled ``c`` in ``labels``. The classes
@@ -100,10 +100,11 @@ def refine_with_regions(labels: np.ndarray, regions: Union[np.ndarray, Sequence[
     turn came covers (class pixels no region speaks for keep their label).
     Pixels of ``P_c`` in a free region that ``c`` did not claim lose ``c``;
     pixels of ``P_c`` in a region an earlier class claimed keep ``c``: a
-    later class overwrites an earlier one where both write. Everything else is background (0), except uncertain pixels
-    (255), which stay 255 with ``rule.keep_uncertain``. The sizes ``|R|``
-    count all of a region's pixels, uncertain ones included, so uncertain
-    pixels vote against every class.
+    later class overwrites an earlier one where both write. Everything else
+    is background (0), except uncertain pixels (255), which stay 255 with
+    ``rule.keep_uncertain``. The sizes ``|R|`` count all of a region's
+    pixels, uncertain ones included, so uncertain pixels vote against every
+    class.
 
     Args:
         labels (np.ndarray): uint8 labels ``(H, W)``: 0 background, ``1..K``
@@ -112,7 +113,8 @@ def refine_with_regions(labels: np.ndarray, regions: Union[np.ndarray, Sequence[
             ``(H, W)`` (0: no region, ``1..N``: region ids) or ``N`` binary
             masks ``(N, H, W)`` (overlaps allowed; a list of ``(H, W)`` masks
             also works).
-        rule (RegionRule): The thresholds and the handling of 255.
+        rule (RegionRule, optional): The thresholds and the handling of
+            255; None for the published rule (``RegionRule()``).
 
     Returns:
         np.ndarray: uint8 labels ``(H, W)``, same convention.
@@ -120,6 +122,7 @@ def refine_with_regions(labels: np.ndarray, regions: Union[np.ndarray, Sequence[
     labels = np.asarray(labels)
     if labels.ndim != 2:
         raise ValueError(f'labels must be (H, W), got shape {labels.shape}')
+    rule = rule or RegionRule()
     if isinstance(regions, np.ndarray) and regions.ndim == 2:
         return _refine_with_map(labels, regions, rule)
     stack = as_region_stack(regions, labels.shape)

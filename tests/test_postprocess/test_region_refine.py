@@ -5,7 +5,7 @@ import pytest
 from mmsfc.postprocess.region_refine import RegionRule, as_region_stack, refine_with_regions
 
 
-def _both(labels, region_map, rule=RegionRule()):
+def _both(labels, region_map, rule=None):
     """The result for the region map, checked equal to that of its mask stack."""
     by_map = refine_with_regions(labels, region_map, rule)
     by_stack = refine_with_regions(labels, as_region_stack(region_map, labels.shape), rule)
