@@ -23,9 +23,9 @@ superpixels, SAM automatic masks, or a folder of precomputed regions) and
 writes them to ``labels_slic/`` (``masks_slic/``), scored as well. On an
 existing output folder only the missing files are made::
 
-    python tools/make_pseudo_labels.py configs/sfc/sfc_r50_voc.py CKPT \
+    python tools/make_pseudo_labels.py configs/sfc/sfc_r50_voc.py CKPT \\
         --out-dir work_dirs/pseudo --refine-regions slic --region-options n_segments=300
-    python tools/make_pseudo_labels.py configs/sfc/sfc_r50_voc.py CKPT \
+    python tools/make_pseudo_labels.py configs/sfc/sfc_r50_voc.py CKPT \\
         --out-dir work_dirs/pseudo --refine-regions sam --sam-checkpoint sam_vit_h_4b8939.pth
 """
 import argparse
