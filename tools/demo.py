@@ -34,7 +34,7 @@ from mmengine.logging import print_log
 from mmengine.runner import Runner
 
 from mmsfc.datasets import SHAPES_CLASSES, generate_shapes_dataset
-from mmsfc.engine import PseudoLabelGenerator
+from mmsfc.engine import PseudoLabelGenerator, trusted_local_checkpoints
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIGS = dict(
@@ -380,6 +380,7 @@ def _dataset(root: str, preset: dict, seed: int) -> dict:
     return meta
 
 
+@trusted_local_checkpoints()  # local checkpoints load as in tools/train.py, on any torch
 def main(argv=None) -> dict:
     args = parse_args(argv)
     start = time.time()

@@ -2,7 +2,7 @@
 # (strides (1, 2, 2, 1), no dilation, frozen BN statistics, stem + layer1 +
 # layer2 frozen), the same state-dict names and the same weights (torchvision's
 # ImageNet V1, as the authors), hence the same outputs and gradients
-# (tests/test_models/test_classifiers/test_sfc_backbones.py). mmpretrain's own
+# (tests/test_models/test_classifiers/test_sfc_mmpretrain_backbones.py). mmpretrain's own
 # weights: checkpoint='https://download.openmmlab.com/mmclassification/v0/resnet/resnet50_8xb32_in1k_20210831-ea4938fc.pth', prefix='backbone.'
 _base_ = './sfc_r50_voc.py'
 custom_imports = dict(imports=['mmsfc', 'mmpretrain.models'], allow_failed_imports=False)
