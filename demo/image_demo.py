@@ -27,6 +27,7 @@ Example::
 """
 import argparse
 import os.path as osp
+import tempfile
 from typing import Dict, List, Optional, Sequence
 
 import mmcv
@@ -197,9 +198,12 @@ def draw_panel(cams: Dict[str, object], label: np.ndarray, dataset_meta: dict,
                                        channel_reduction='squeeze_mean', alpha=opacity)
 
     sample = SegDataSample(pred_sem_seg=PixelData(data=torch.from_numpy(label[None]).long()))
-    visualizer.add_datasample('label', image, sample, draw_gt=False, show=False)
-    rows = [[captioned(image.copy(), 'image'),
-             captioned(visualizer.get_image(), 'pseudo label'), np.zeros_like(image)]]
+    with tempfile.TemporaryDirectory() as tmp:  # the visualizer returns its drawing as a file
+        visualizer.add_datasample('label', image, sample, draw_gt=False, show=False,
+                                  out_file=osp.join(tmp, 'label.png'))
+        drawn = mmcv.imread(osp.join(tmp, 'label.png'), channel_order='rgb')
+    rows = [[captioned(image.copy(), 'image'), captioned(drawn, 'pseudo label'),
+             np.zeros_like(image)]]
     classes = dataset_meta['classes']
     for channel, key in enumerate(cams['keys'][1:], start=1):
         name = classes[key]

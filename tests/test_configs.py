@@ -18,9 +18,9 @@ CONFIGS = sorted(
     [path for path in glob.glob(osp.join(REPO_ROOT, 'configs', '**', '*.py'), recursive=True)
      if '_base_' not in path] + glob.glob(osp.join(REPO_ROOT, 'tests', 'data', 'configs', '*.py')))
 #: mmseg's scheme: {algorithm}_{backbone}_{gpus}xb{batch}-{schedule}_{dataset}-{crop}[_{variant}]
-NAME = re.compile(r'(?P<algorithm>[a-z0-9]+)_(?P<backbone>[a-z0-9.-]+)_(?P<gpus>\d+)xb(?P<batch>\d+)'
-                  r'-(?P<schedule>\d+)(?P<unit>k|it|ep)_(?P<dataset>[a-z0-9]+)-(?P<h>\d+)x(?P<w>\d+)'
-                  r'(_[a-z0-9.-]+)*\.py')
+NAME = re.compile(r'(?P<algorithm>[a-z0-9]+)_(?P<backbone>[a-z0-9.-]+)_'
+                  r'(?P<gpus>\d+)xb(?P<batch>\d+)-(?P<schedule>\d+)(?P<unit>k|it|ep)_'
+                  r'(?P<dataset>[a-z0-9]+)-(?P<h>\d+)x(?P<w>\d+)(_[a-z0-9.-]+)*\.py')
 NAMED_CONFIGS = [path for path in CONFIGS if osp.basename(osp.dirname(path)) != 'demo']
 
 

@@ -57,6 +57,9 @@ def test_panel_and_label_for_given_classes(tmp_path, checkpoint, image):
     with Image.open(out) as panel:
         # rows: image | label, then one per class (2); three 72-wide tiles
         assert panel.size == (3 * 72, 3 * 48)
+        tiles = np.asarray(panel.convert('RGB'))[:48].reshape(48, 3, 72, 3).swapaxes(0, 1)
+    # below the captions, the label tile is the image under the label colours
+    assert np.abs(tiles[1, 20:].astype(int) - tiles[0, 20:]).mean() > 5
     label = load_label_png(paths['out_label'])
     assert label.shape == (48, 72) and set(np.unique(label)) <= {0, 1, 3}
 
