@@ -1,11 +1,16 @@
 # Copyright (c) mmsfc contributors. All rights reserved.
 """Install mmsfc. The pinned stack is installed by ``tools/install.sh``."""
+import os
 import os.path as osp
 import re
+import shutil
 
 from setuptools import find_packages, setup
+from setuptools.command.build_py import build_py
 
 HERE = osp.dirname(osp.abspath(__file__))
+#: What openmim's ``mim train / test / search mmsfc`` look for in ``mmsfc/.mim/``.
+MIM_FILES = ('configs', 'tools', 'demo', 'model-index.yml')
 
 
 def read_version() -> str:
@@ -39,6 +44,30 @@ INSTALL_REQUIRES = [
 ]
 
 
+class BuildPyWithMim(build_py):
+    """``build_py`` that also copies :data:`MIM_FILES` into ``mmsfc/.mim/`` of the build.
+
+    An installed (not editable) mmsfc then carries its configs, tools and model
+    index where openmim finds them, as OpenMMLab packages do. The source tree
+    is not touched; editable installs get nothing (mim cannot locate their
+    sources; run the tools from the repository instead).
+    """
+
+    def run(self) -> None:
+        super().run()
+        if getattr(self, 'editable_mode', False):
+            return
+        target = osp.join(self.build_lib, 'mmsfc', '.mim')
+        os.makedirs(target, exist_ok=True)
+        for name in MIM_FILES:
+            source = osp.join(HERE, name)
+            if osp.isdir(source):
+                shutil.copytree(source, osp.join(target, name), dirs_exist_ok=True,
+                                ignore=shutil.ignore_patterns('__pycache__', '*.pyc'))
+            else:
+                shutil.copy2(source, osp.join(target, name))
+
+
 setup(
     name='mmsfc',
     version=read_version(),
@@ -50,5 +79,6 @@ setup(
     packages=find_packages(exclude=('configs', 'tools', 'tests')),
     python_requires='>=3.11',  # the only Python the pinned stack is tested with
     install_requires=INSTALL_REQUIRES,
+    cmdclass={'build_py': BuildPyWithMim},
     zip_safe=False,
 )

@@ -13,7 +13,7 @@ import mmsfc  # noqa: F401  (registration)
 from mmsfc.testing import TOY_CLASSES, generate_toy_voc
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-TOY_CONFIG = osp.join(REPO_ROOT, 'configs/sfc/sfc_r18_1xb4-20it_toyvoc-64x64.py')
+TOY_CONFIG = osp.join(REPO_ROOT, 'tests/data/configs/sfc_r18_1xb4-20it_toyvoc-64x64.py')
 
 
 def load_tool(name):

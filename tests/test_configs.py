@@ -1,7 +1,9 @@
 # Copyright (c) mmsfc contributors. All rights reserved.
-"""Every config parses, carries custom_imports and builds its model offline."""
+"""Every config parses, carries custom_imports and builds its model offline; names say
+what the configs run."""
 import glob
 import os.path as osp
+import re
 
 import pytest
 from mmengine.config import Config
@@ -10,9 +12,16 @@ from mmseg.registry import MODELS
 
 from conftest import REPO_ROOT
 
+SFC_VOC = 'sfc_r50_1xb16-3966it_voc12aug-512x512'  # the authors' setting
+
 CONFIGS = sorted(
-    path for path in glob.glob(osp.join(REPO_ROOT, 'configs', '**', '*.py'), recursive=True)
-    if '_base_' not in path)
+    [path for path in glob.glob(osp.join(REPO_ROOT, 'configs', '**', '*.py'), recursive=True)
+     if '_base_' not in path] + glob.glob(osp.join(REPO_ROOT, 'tests', 'data', 'configs', '*.py')))
+#: mmseg's scheme: {algorithm}_{backbone}_{gpus}xb{batch}-{schedule}_{dataset}-{crop}[_{variant}]
+NAME = re.compile(r'(?P<algorithm>[a-z0-9]+)_(?P<backbone>[a-z0-9.-]+)_'
+                  r'(?P<gpus>\d+)xb(?P<batch>\d+)-(?P<schedule>\d+)(?P<unit>k|it|ep)_'
+                  r'(?P<dataset>[a-z0-9]+)-(?P<h>\d+)x(?P<w>\d+)(_[a-z0-9.-]+)*\.py')
+NAMED_CONFIGS = [path for path in CONFIGS if osp.basename(osp.dirname(path)) != 'demo']
 
 
 def drop_pretrained(cfg):
@@ -45,7 +54,7 @@ def test_config_builds(path):
 
 
 def test_reference_schedule():
-    cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs/sfc/sfc_r50_voc.py'))
+    cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs/sfc', f'{SFC_VOC}.py'))
     optimizer = cfg.optim_wrapper.optimizer
     assert (optimizer.type, optimizer.lr, optimizer.momentum, optimizer.weight_decay) == \
         ('SGD', 0.1, 1e-4, 1e-4)
@@ -57,12 +66,12 @@ def test_reference_schedule():
     assert cfg.train_cfg.max_iters == 3966 and cfg.train_dataloader.batch_size == 16
     assert cfg.model.backbone.init_cfg.checkpoint == 'torchvision://resnet50'
     assert dict(type='DistributionCoefficientHook') in cfg.custom_hooks
-    momentum = Config.fromfile(osp.join(REPO_ROOT, 'configs/sfc/sfc_r50_voc_momentum0.9.py'))
+    momentum = Config.fromfile(osp.join(REPO_ROOT, 'configs/sfc', f'{SFC_VOC}_momentum0.9.py'))
     assert momentum.optim_wrapper.optimizer.momentum == 0.9
 
 
 def test_irn_schedule():
-    cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs/irn/irn_r50_voc.py'))
+    cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs/irn/irn_r50_1xb32-3ep_voc12aug-512x512.py'))
     optimizer = cfg.optim_wrapper.optimizer
     assert (optimizer.type, optimizer.lr, optimizer.momentum, optimizer.weight_decay) == \
         ('SGD', 0.1, 1e-4, 1e-4)
@@ -84,7 +93,7 @@ def test_irn_schedule():
 
 
 def test_gt_selected_config_is_the_authors_selection():
-    cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs/sfc/sfc_r50_voc_gt-selected.py'))
+    cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs/sfc', f'{SFC_VOC}_gt-selected.py'))
     assert cfg.train_cfg.val_interval == 300
     assert cfg.default_hooks.checkpoint.save_best == 'mIoU_w_plus_p'
     assert cfg.default_hooks.checkpoint.rule == 'greater'
@@ -95,9 +104,28 @@ def test_gt_selected_config_is_the_authors_selection():
 
 def test_ablations_report_what_the_paper_reports():
     """Table 4: Base and I report M_W (the metric's mIoU follows inference_map)."""
-    for name in ('sfc_r50_voc_base.py', 'sfc_r50_voc_ibr-only.py'):
+    for name in (f'{SFC_VOC}_base.py', f'{SFC_VOC}_ibr-only.py'):
         cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs/sfc', name))
         assert cfg.model.test_cfg.inference_map == 'w', name
-    for name in ('sfc_r50_voc_no-loss-p.py', 'sfc_r50_voc_no-loss-w.py', 'sfc_r50_voc_no-ibr.py'):
+    for name in (f'{SFC_VOC}_no-loss-p.py', f'{SFC_VOC}_no-loss-w.py', f'{SFC_VOC}_no-ibr.py'):
         cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs/sfc', name))
         assert cfg.model.test_cfg.inference_map == 'final', name
+
+
+@pytest.mark.parametrize('path', NAMED_CONFIGS, ids=lambda p: osp.relpath(p, REPO_ROOT))
+def test_config_name_states_its_batch_schedule_and_crop(path):
+    match = NAME.fullmatch(osp.basename(path))
+    assert match, f'{osp.basename(path)} does not follow mmseg\'s naming scheme'
+    cfg = Config.fromfile(path)
+    folder = osp.basename(osp.dirname(path))
+    if folder != 'configs':  # configs/<algorithm>/; the test-only ones sit in tests/data/configs
+        assert match['algorithm'] == folder
+    assert int(match['batch']) == cfg.train_dataloader.batch_size
+    length = int(match['schedule'])
+    if match['unit'] == 'ep':
+        assert cfg.train_cfg.max_epochs == length
+    else:
+        assert cfg.train_cfg.max_iters == length * (1000 if match['unit'] == 'k' else 1)
+    (crop, ) = [t.crop_size for t in cfg.train_dataloader.dataset.pipeline if 'Crop' in t.type]
+    crop = tuple(crop) if isinstance(crop, (tuple, list)) else (crop, crop)
+    assert (int(match['h']), int(match['w'])) == crop

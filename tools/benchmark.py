@@ -49,13 +49,16 @@ float32 for ``fast`` / ``plain``, ``--amp-dtype`` for ``amp``), the floor
 
 Examples::
 
-    python tools/benchmark.py configs/sfc/sfc_r50_voc.py --batch-size 20 --crop 512
-    python tools/benchmark.py configs/sfc/sfc_r50_voc.py --batch-size 20 --crop 512 \
-        --variants fast amp --channels-last --iters 300 --peak-tflops bfloat16=989
+    python tools/benchmark.py configs/sfc/sfc_r50_1xb16-3966it_voc12aug-512x512.py \
+        --batch-size 20 --crop 512
+    python tools/benchmark.py configs/sfc/sfc_r50_1xb16-3966it_voc12aug-512x512.py \
+        --batch-size 20 --crop 512 --variants fast amp --channels-last --iters 300 \
+        --peak-tflops bfloat16=989
     python tools/benchmark.py \
         configs/deeplabv2/deeplabv2_r101-d8_1xb10-20k_voc12aug-321x321_pseudo.py \
         --batch-size 10 --crop 321 --variants fast plain amp --channels-last
-    python tools/benchmark.py configs/irn/irn_r50_voc.py --batch-size 32 --crop 512
+    python tools/benchmark.py configs/irn/irn_r50_1xb32-3ep_voc12aug-512x512.py \
+        --batch-size 32 --crop 512
 """
 import argparse
 import json

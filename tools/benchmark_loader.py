@@ -9,7 +9,8 @@ each batch costs ``batch_size + num_resampled`` decodes.
 
 Example::
 
-    python tools/benchmark_loader.py configs/sfc/sfc_r50_voc.py --num-workers 8 --batches 50
+    python tools/benchmark_loader.py configs/sfc/sfc_r50_1xb16-3966it_voc12aug-512x512.py \
+        --num-workers 8 --batches 50
 """
 import argparse
 import tempfile

@@ -17,8 +17,10 @@ Measures images/s of
 
 Example::
 
-    python tools/benchmark_pseudo_labels.py configs/sfc/sfc_r50_voc.py --images 16
-    python tools/benchmark_pseudo_labels.py configs/sfc/sfc_r50_voc.py --nproc 1 4 8 16
+    python tools/benchmark_pseudo_labels.py \
+        configs/sfc/sfc_r50_1xb16-3966it_voc12aug-512x512.py --images 16
+    python tools/benchmark_pseudo_labels.py \
+        configs/sfc/sfc_r50_1xb16-3966it_voc12aug-512x512.py --nproc 1 4 8 16
 """
 import argparse
 import os

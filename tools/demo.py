@@ -34,7 +34,7 @@ from mmengine.logging import print_log
 from mmengine.runner import Runner
 
 from mmsfc.datasets import SHAPES_CLASSES, generate_shapes_dataset
-from mmsfc.engine import PseudoLabelGenerator
+from mmsfc.engine import PseudoLabelGenerator, trusted_local_checkpoints
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 #: The demo's configs per backbone: the CAM network of each variant is
@@ -446,6 +446,7 @@ def _pipeline(run: dict, args, preset: dict, root: str, work_dir: str, seed: int
         pipeline.setdefault(f'segmentation_{kind}', []).append(float(seg['mIoU']))
 
 
+@trusted_local_checkpoints()  # local checkpoints load as in tools/train.py, on any torch
 def main(argv=None) -> dict:
     args = parse_args(argv)
     start = time.time()

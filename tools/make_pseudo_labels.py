@@ -6,7 +6,7 @@ The same code path as ``CAMToPseudoLabelHook``; its settings in the config's
 
 Example::
 
-    python tools/make_pseudo_labels.py configs/sfc/sfc_r50_voc.py CKPT \\
+    python tools/make_pseudo_labels.py configs/sfc/sfc_r50_1xb16-3966it_voc12aug-512x512.py CKPT \\
         --split ImageSets/Segmentation/train_aug.txt --out-dir work_dirs/pseudo --crf-workers 8
     torchrun --nproc_per_node 4 tools/make_pseudo_labels.py CONFIG CKPT --launcher pytorch
 
@@ -14,8 +14,8 @@ Stage 3 (after training IRN on the labels): ``--irn IRN_CONFIG IRN_CKPT`` also
 writes the IRN masks (``masks/<id>.png``) from the stored CAMs, with the walk
 settings of the IRN config's ``CAMToPseudoLabelHook`` (``mode='irn'``)::
 
-    python tools/make_pseudo_labels.py configs/sfc/sfc_r50_voc.py CKPT \\
-        --out-dir work_dirs/pseudo --irn configs/irn/irn_r50_voc.py IRN_CKPT
+    python tools/make_pseudo_labels.py configs/sfc/sfc_r50_1xb16-3966it_voc12aug-512x512.py CKPT \\
+        --out-dir work_dirs/pseudo --irn configs/irn/irn_r50_1xb32-3ep_voc12aug-512x512.py IRN_CKPT
 
 Region refinement (opt-in): ``--refine-regions slic`` also snaps the labels
 (and the IRN masks) to class-agnostic regions (SLIC or Felzenszwalb
@@ -23,9 +23,9 @@ superpixels, SAM automatic masks, or a folder of precomputed regions) and
 writes them to ``labels_slic/`` (``masks_slic/``), scored as well. On an
 existing output folder only the missing files are made::
 
-    python tools/make_pseudo_labels.py configs/sfc/sfc_r50_voc.py CKPT \\
+    python tools/make_pseudo_labels.py configs/sfc/sfc_r50_1xb16-3966it_voc12aug-512x512.py CKPT \\
         --out-dir work_dirs/pseudo --refine-regions slic --region-options n_segments=300
-    python tools/make_pseudo_labels.py configs/sfc/sfc_r50_voc.py CKPT \\
+    python tools/make_pseudo_labels.py configs/sfc/sfc_r50_1xb16-3966it_voc12aug-512x512.py CKPT \\
         --out-dir work_dirs/pseudo --refine-regions sam --sam-checkpoint sam_vit_h_4b8939.pth
 """
 import argparse

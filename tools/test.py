@@ -6,8 +6,9 @@ for segmentation configs it reports the segmenter's mIoU.
 
 Example::
 
-    python tools/test.py configs/sfc/sfc_r50_voc.py work_dirs/sfc_r50_voc/iter_3966.pth
-    bash tools/dist_test.sh configs/sfc/sfc_r50_voc.py CKPT 8
+    python tools/test.py configs/sfc/sfc_r50_1xb16-3966it_voc12aug-512x512.py \
+        work_dirs/sfc_r50_1xb16-3966it_voc12aug-512x512/iter_3966.pth
+    bash tools/dist_test.sh configs/sfc/sfc_r50_1xb16-3966it_voc12aug-512x512.py CKPT 8
 """
 import argparse
 import os

@@ -3,10 +3,12 @@
 
 Example::
 
-    python tools/train.py configs/sfc/sfc_r50_voc.py --work-dir work_dirs/sfc
-    python tools/train.py configs/sfc/sfc_r50_voc.py --data-root /data/VOC2012
-    python tools/train.py configs/sfc/sfc_r50_voc.py --amp --amp-dtype bfloat16
-    bash tools/dist_train.sh configs/sfc/sfc_r50_voc.py 8
+    python tools/train.py configs/sfc/sfc_r50_1xb16-3966it_voc12aug-512x512.py
+    python tools/train.py configs/sfc/sfc_r50_1xb16-3966it_voc12aug-512x512.py \
+        --data-root /data/VOC2012 --work-dir work_dirs/sfc
+    python tools/train.py configs/sfc/sfc_r50_1xb16-3966it_voc12aug-512x512.py \
+        --amp --amp-dtype bfloat16
+    bash tools/dist_train.sh configs/sfc/sfc_r50_1xb16-3966it_voc12aug-512x512.py 8
 """
 import argparse
 import logging

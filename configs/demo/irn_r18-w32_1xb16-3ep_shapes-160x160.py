@@ -4,7 +4,7 @@
 # backbone is the trained SFC CAM network's (no ImageNet weights here; the demo
 # sets init_cfg to its checkpoint), batch 16, 160 crops (a 40x40 stride-4 grid,
 # hence path radius 5 instead of 10).
-_base_ = '../irn/irn_r50_voc.py'
+_base_ = '../irn/irn_r50_1xb32-3ep_voc12aug-512x512.py'
 data_root = 'data/shapes'
 feats = (32, 32, 64, 128, 256)  # stem, layer1..layer4 of the 32-wide ResNet-18
 model = dict(

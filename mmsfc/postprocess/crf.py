@@ -115,7 +115,7 @@ def cams_to_crf_label(image: np.ndarray, keys: np.ndarray, cam_w: np.ndarray,
                       params: Optional[CRFParams] = None) -> np.ndarray:
     """Pseudo label from CAMs with two CRF passes (``cam2ir``, docs/method_notes.md §13).
 
-    ``M = M_W' + alpha * M_P'`` with ``M'`` the background rule of §6.1. Pass 1
+    ``M = M_W' + alpha * M_P'`` with ``M'`` the background rule of docs/method_notes.md §12. Pass 1
     runs the CRF on ``argmax M``; pass 2 on ``argmax M`` with the background
     multiplied by ``weak_bg_scale``. Where pass 1 says foreground its class is
     kept; where both say background the pixel is background (0); where only

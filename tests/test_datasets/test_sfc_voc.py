@@ -153,7 +153,7 @@ def test_segmentation_stage_needs_no_image_labels(toy_voc, tmp_path):
     with pytest.raises(FileNotFoundError, match='Annotations'):
         build(root)  # the image-label default needs the XML ...
     cfg = Config.fromfile(osp.join(
-        REPO_ROOT, 'configs/deeplabv2/deeplabv2_r18-d8_1xb4-40it_toyvoc-64x64_pseudo.py'))
+        REPO_ROOT, 'tests/data/configs/deeplabv2_r18-d8_1xb4-40it_toyvoc-64x64_pseudo.py'))
     set_data_root(cfg, root)
     for loader in (cfg.train_dataloader, cfg.val_dataloader):  # ... the DeepLabV2 configs not
         dataset = DATASETS.build(loader.dataset)
@@ -187,7 +187,8 @@ def test_split_images_checked_before_training(toy_voc, tmp_path):
 
 
 def test_config_without_sbd_and_xml_builds_every_loader(toy_voc, tmp_path):
-    """configs/sfc/sfc_r50_voc_train-masks.py: labels from the masks, no XML, no label file."""
+    """configs/sfc/sfc_r50_1xb16-3966it_voc12-512x512_mask-labels.py: labels from the masks,
+    no XML, no label file."""
     import os
 
     from mmengine.config import Config
@@ -200,7 +201,8 @@ def test_config_without_sbd_and_xml_builds_every_loader(toy_voc, tmp_path):
     shutil.rmtree(osp.join(root, 'Annotations'))
     shutil.rmtree(osp.join(root, 'SegmentationClassAug'))
     os.remove(osp.join(root, 'cls_labels.npy'))
-    cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs/sfc/sfc_r50_voc_train-masks.py'))
+    cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs/sfc',
+                                   'sfc_r50_1xb16-3966it_voc12-512x512_mask-labels.py'))
     set_data_root(cfg, root)
     loaders = [cfg.train_dataloader, cfg.val_dataloader, cfg.test_dataloader,
                cfg.custom_hooks[1].dataloader]

@@ -9,7 +9,7 @@ from mmengine.config import Config
 from conftest import REPO_ROOT
 from mmsfc.engine import enable_amp, load_tool_config, set_data_root
 
-VOC_CONFIG = osp.join(REPO_ROOT, 'configs/sfc/sfc_r50_voc.py')
+VOC_CONFIG = osp.join(REPO_ROOT, 'configs/sfc/sfc_r50_1xb16-3966it_voc12aug-512x512.py')
 
 
 def data_roots(node, prefix=''):

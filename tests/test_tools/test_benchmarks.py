@@ -10,7 +10,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from conftest import REPO_ROOT, load_tool
 from conftest import TOY_CONFIG as TOY_CFG
 
-TOY_IRN_CFG = f'{REPO_ROOT}/configs/irn/irn_r18_1xb4-3ep_toyvoc-64x64.py'
+TOY_IRN_CFG = f'{REPO_ROOT}/tests/data/configs/irn_r18_1xb4-3ep_toyvoc-64x64.py'
 
 
 def test_training_benchmark_variants_follow_the_same_loss_curve(capsys):
@@ -35,7 +35,7 @@ def test_training_benchmark_variants_follow_the_same_loss_curve(capsys):
 
 def test_training_benchmark_runs_a_segmentor_on_random_label_maps(capsys):
     """Stage 4's DeepLabV2: channels_last changes the layout, not the losses or the work."""
-    config = f'{REPO_ROOT}/configs/deeplabv2/deeplabv2_r18-d8_1xb4-40it_toyvoc-64x64_pseudo.py'
+    config = f'{REPO_ROOT}/tests/data/configs/deeplabv2_r18-d8_1xb4-40it_toyvoc-64x64_pseudo.py'
     benchmark = load_tool('benchmark')
     results = {}
     for variant in ('fast', 'plain', 'amp'):

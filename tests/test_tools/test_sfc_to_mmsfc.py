@@ -21,7 +21,7 @@ from torch import nn
 
 from conftest import REPO_ROOT
 
-R50_CONFIG = osp.join(REPO_ROOT, 'configs/sfc/sfc_r50_voc.py')
+R50_CONFIG = osp.join(REPO_ROOT, 'configs/sfc/sfc_r50_1xb16-3966it_voc12aug-512x512.py')
 
 
 def load_converter():

@@ -228,7 +228,7 @@ def test_test_tool_warns_when_checkpoint_keys_do_not_match(toy_voc, tmp_path):
 
 
 def test_gt_selected_checkpoint_by_w_plus_p(toy_voc, tmp_path):
-    """save_best on the sum mIoU(M_W) + mIoU(M_P), as sfc_r50_voc_gt-selected.py."""
+    """save_best on the sum mIoU(M_W) + mIoU(M_P), as the _gt-selected SFC config."""
     work_dir = str(tmp_path / 'best')
     load_tool('train').main([TOY_CONFIG, '--work-dir', work_dir, *data_options(
         toy_voc, 'train_cfg.max_iters=4', 'train_cfg.val_interval=2',

@@ -84,7 +84,7 @@ from PIL import Image
 # process timing the authors' code holds torch and their network alone.
 
 ROOT = osp.join(osp.dirname(osp.abspath(__file__)), '..', '..')
-CONFIG = osp.join(ROOT, 'configs/sfc/sfc_r50_voc.py')
+CONFIG = osp.join(ROOT, 'configs/sfc/sfc_r50_1xb16-3966it_voc12aug-512x512.py')
 SCALES = (1.0, 0.5, 1.5, 2.0)
 MEAN = np.array([123.675, 116.28, 103.53], dtype=np.float32)
 STD = np.array([58.395, 57.12, 57.375], dtype=np.float32)

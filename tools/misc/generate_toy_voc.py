@@ -4,7 +4,7 @@
 Example::
 
     python tools/misc/generate_toy_voc.py data/toy_voc
-    python tools/train.py configs/sfc/sfc_r18_1xb4-20it_toyvoc-64x64.py
+    python tools/train.py tests/data/configs/sfc_r18_1xb4-20it_toyvoc-64x64.py
 """
 import argparse
 

@@ -28,15 +28,16 @@ bench() {  # LOG COMMAND...: one benchmark; a failure is reported at the end, no
   shift
   "$@" 2>&1 | tee "$out/$log" || failed+=("$log")
 }
-bench sfc_step.log python tools/benchmark.py configs/sfc/sfc_r50_voc.py --batch-size 20 \
+SFC_CONFIG=configs/sfc/sfc_r50_1xb16-3966it_voc12aug-512x512.py
+bench sfc_step.log python tools/benchmark.py "$SFC_CONFIG" --batch-size 20 \
     --crop 512 --variants fast plain amp --channels-last --iters "${SFC_ITERS:-300}" \
     --peak-tflops "bfloat16=$peak"
 bench deeplabv2_step.log python tools/benchmark.py \
     configs/deeplabv2/deeplabv2_r101-d8_1xb10-20k_voc12aug-321x321_pseudo.py \
     --batch-size 10 --crop 321 --variants fast plain amp --channels-last \
     --iters "${DEEPLAB_ITERS:-50}" --peak-tflops "bfloat16=$peak"
-bench loader.log python tools/benchmark_loader.py configs/sfc/sfc_r50_voc.py --batches 50
-bench pseudo_labels.log python tools/benchmark_pseudo_labels.py configs/sfc/sfc_r50_voc.py \
+bench loader.log python tools/benchmark_loader.py "$SFC_CONFIG" --batches 50
+bench pseudo_labels.log python tools/benchmark_pseudo_labels.py "$SFC_CONFIG" \
     --images "${PSEUDO_IMAGES:-64}" --channels-last
 if ((${#failed[@]})); then
   echo "gpu_benchmarks.sh: failed: ${failed[*]} (logs in $out)" >&2

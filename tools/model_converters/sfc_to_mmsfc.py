@@ -21,7 +21,8 @@ the model built from ``--config``; unknown or missing keys are reported by
 name and nothing is written. Example::
 
     python tools/model_converters/sfc_to_mmsfc.py final.pth sfc_r50_voc_converted.pth
-    python tools/test.py configs/sfc/sfc_r50_voc.py sfc_r50_voc_converted.pth
+    python tools/test.py configs/sfc/sfc_r50_1xb16-3966it_voc12aug-512x512.py \
+        sfc_r50_voc_converted.pth
 """
 import argparse
 import os
@@ -40,7 +41,8 @@ import mmsfc  # noqa: F401  (registration)
 
 ALIAS_PREFIXES = ('stage0.', 'stage1.', 'stage2.', 'stage3.', 'stage4.', 'backbone.',
                   'newly_added.', 'resnet50.fc.')
-DEFAULT_CONFIG = osp.join(osp.dirname(__file__), '..', '..', 'configs/sfc/sfc_r50_voc.py')
+DEFAULT_CONFIG = osp.join(osp.dirname(__file__), '..', '..', 'configs', 'sfc',
+                          'sfc_r50_1xb16-3966it_voc12aug-512x512.py')
 
 
 def convert_key(key: str):

@@ -7,7 +7,7 @@
 dataset_type = 'SFCVOCDataset'
 data_root = 'data/VOCdevkit/VOC2012'
 # The labels/ directory of stage 2, relative to data_root or absolute, e.g. after
-#   ln -s $PWD/work_dirs/sfc_r50_voc/pseudo_labels/labels \
+#   ln -s $PWD/work_dirs/sfc_r50_1xb16-3966it_voc12aug-512x512/pseudo_labels/labels \
 #       data/VOCdevkit/VOC2012/SegmentationClassCRF
 crf_label_dir = 'SegmentationClassCRF'
 crop_size = 512

@@ -7,7 +7,7 @@ dataset_type = 'SFCVOCDataset'
 data_root = 'data/VOCdevkit/VOC2012'
 # The labels/ directory written by CAMToPseudoLabelHook / make_pseudo_labels.py,
 # relative to data_root or absolute, e.g. after
-#   ln -s $PWD/work_dirs/sfc_r50_voc/pseudo_labels/labels \
+#   ln -s $PWD/work_dirs/sfc_r50_1xb16-3966it_voc12aug-512x512/pseudo_labels/labels \
 #       data/VOCdevkit/VOC2012/SegmentationClassPseudo
 pseudo_label_dir = 'SegmentationClassPseudo'
 crop_size = (321, 321)

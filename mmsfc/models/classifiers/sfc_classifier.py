@@ -578,7 +578,7 @@ class SFCClassifier(BaseModel):
 
     def _multi_scale_cams(self, images: Tensor, label_mask: Tensor,
                           host_mask: np.ndarray) -> Tuple[Tensor, Tensor]:
-        """Sum over the test scales, then per-channel max normalisation (§6.1).
+        """Sum over the test scales, then per-channel max normalisation (docs/method_notes.md §12).
 
         Nothing is read back from the device: the image's pixels are copied
         to the host once, before any scale runs, so on a GPU the host resizes

@@ -68,7 +68,7 @@ def test_stage1_mask_labels_refuse_bad_values(voc_with_coco_ids):
 
 def test_stage4_config_refuses_bad_values(voc_with_coco_ids):
     cfg = Config.fromfile(osp.join(
-        REPO_ROOT, 'configs/deeplabv2/deeplabv2_r18-d8_1xb4-40it_toyvoc-64x64_pseudo.py'))
+        REPO_ROOT, 'tests/data/configs/deeplabv2_r18-d8_1xb4-40it_toyvoc-64x64_pseudo.py'))
     set_data_root(cfg, voc_with_coco_ids)
     dataset = DATASETS.build(cfg.train_dataloader.dataset)
     assert dataset[0]['inputs'].shape[0] == 3  # a valid mask passes

@@ -140,8 +140,9 @@ def test_side_features_are_detached_from_the_backbone():
 
 
 def test_r50_config_matches_literal_restatement():
-    """The ResNet-50 of configs/sfc/sfc_r50_voc.py through the contract code path."""
-    cfg = Config.fromfile(f'{REPO_ROOT}/configs/sfc/sfc_r50_voc.py')
+    """The ResNet-50 of configs/sfc/sfc_r50_1xb16-3966it_voc12aug-512x512.py through the
+    contract code path."""
+    cfg = Config.fromfile(f'{REPO_ROOT}/configs/sfc/sfc_r50_1xb16-3966it_voc12aug-512x512.py')
     model_cfg = copy.deepcopy(cfg.model)
     model_cfg.backbone.init_cfg = None
     torch.manual_seed(0)

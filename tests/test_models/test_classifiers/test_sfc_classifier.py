@@ -39,7 +39,7 @@ def grads_by_group(model, loss):
 
 
 def test_gradient_flow_matches_reference_table(tiny_model):
-    """Reference §3.5: which parameters each loss trains."""
+    """Which parameters each loss trains (docs/method_notes.md §5-§6)."""
     tiny_model.train()
     torch.manual_seed(0)
     inputs = torch.randn(2, 3, 64, 64)

@@ -56,13 +56,13 @@ def metafile_weights():
 # config, backbone class, parameter prefixes frozen by the config, trainable
 # parameters that only feed the detached side features (hence no gradient)
 CASES = [
-    ('sfc_mmpretrain-r50_voc.py', 'ResNet',
+    ('sfc_mmpretrain-r50_1xb16-3966it_voc12aug-512x512.py', 'ResNet',
      ('backbone.conv1.', 'backbone.bn1.', 'backbone.layer1.', 'backbone.layer2.'), ()),
-    ('sfc_convnext-t_voc.py', 'ConvNeXt',
+    ('sfc_convnext-t_1xb16-3966it_voc12aug-512x512.py', 'ConvNeXt',
      ('backbone.downsample_layers.0.', 'backbone.downsample_layers.1.', 'backbone.stages.0.',
       'backbone.stages.1.'),
      ('backbone.norm0.', 'backbone.norm1.')),
-    ('sfc_deit-s_voc.py', 'VisionTransformer', (), ()),
+    ('sfc_deit-s_1xb16-3966it_voc12aug-512x512.py', 'VisionTransformer', (), ()),
 ]
 
 
@@ -109,7 +109,8 @@ def test_config_trains_and_predicts_offline(name, backbone_type, frozen, side_on
     assert set(result.pred_sem_seg.data.unique().tolist()) <= {0, 3, 8}
 
 
-@pytest.mark.parametrize('name', ['sfc_convnext-t_voc.py', 'sfc_deit-s_voc.py'])
+@pytest.mark.parametrize('name', ['sfc_convnext-t_1xb16-3966it_voc12aug-512x512.py',
+                                  'sfc_deit-s_1xb16-3966it_voc12aug-512x512.py'])
 def test_configs_name_mmpretrain_weights_and_their_optimiser(name):
     cfg = load_config(name)
     init_cfg = cfg.model.backbone.init_cfg
@@ -137,8 +138,9 @@ def test_configs_name_mmpretrain_weights_and_their_optimiser(name):
 
 def test_mmpretrain_resnet50_equals_mmseg_resnet50():
     """Same weights (strict state-dict load): equal losses, gradients and CAMs."""
-    ours = build_offline(load_config('sfc_r50_voc.py'))
-    swapped = build_offline(load_config('sfc_mmpretrain-r50_voc.py'), seed=1)
+    ours = build_offline(load_config('sfc_r50_1xb16-3966it_voc12aug-512x512.py'))
+    swapped = build_offline(load_config('sfc_mmpretrain-r50_1xb16-3966it_voc12aug-512x512.py'),
+                            seed=1)
     assert type(ours.backbone).__module__.startswith('mmseg.')
     swapped.load_state_dict(ours.state_dict(), strict=True)
     assert ([n for n, p in ours.named_parameters() if not p.requires_grad] ==
@@ -172,8 +174,9 @@ def test_mmpretrain_resnet50_equals_mmseg_resnet50():
         assert torch.equal(results[0].get(field).data, results[1].get(field).data), field
 
 
-@pytest.mark.parametrize('name,arch', [('sfc_convnext-t_voc.py', dict(arch='tiny')),
-                                       ('sfc_deit-s_voc.py', dict(img_size=224))])
+@pytest.mark.parametrize('name,arch', [
+    ('sfc_convnext-t_1xb16-3966it_voc12aug-512x512.py', dict(arch='tiny')),
+    ('sfc_deit-s_1xb16-3966it_voc12aug-512x512.py', dict(img_size=224))])
 def test_init_cfg_loads_an_mmpretrain_classifier_checkpoint(tmp_path, name, arch):
     """A checkpoint laid out as the named one (an ImageNet classifier's state dict,
     ``backbone.`` prefix, the ImageNet arch) loads into the config's backbone:

@@ -1,6 +1,6 @@
 # Copyright (c) mmsfc contributors. All rights reserved.
 """SFCClassifier against a literal re-statement of the authors' forward (docs/method_notes.md §1-§6,
-§11): materialised prototypes, ``torch.cosine_similarity`` broadcasting, explicit PCM,
+§12): materialised prototypes, ``torch.cosine_similarity`` broadcasting, explicit PCM,
 the flip merge of ``CAM.forward``. Same weights, so results must agree to float precision.
 """
 import torch

@@ -7,7 +7,8 @@ import torch.nn.functional as F
 
 from mmsfc.models.losses import MSDWLoss, distribution_coefficients
 
-# Reference §3.4: train_aug image counts and the authors' DC, VOC class order.
+# The authors' hard-coded train_aug image counts and their DC (docs/method_notes.md §7),
+# VOC class order.
 VOC_COUNTS = [590, 504, 705, 468, 714, 393, 1150, 1005, 1228, 267, 613, 1188, 445, 492, 4155,
               522, 300, 649, 503, 567]
 VOC_DEMAND = [7536, 7698, 8062, 8032, 8134, 9036, 12784, 11044, 13956, 11118, 7582, 13316, 8308,
@@ -26,7 +27,8 @@ def test_dc_reproduces_voc_table():
 
 
 def test_dc_sensitivity_matches_reference_notes():
-    # Reference §3.4: with C_IBR = 1.555 person drops to ~1.30 and cow rises to ~1.99.
+    # docs/method_notes.md §7: with C_IBR = 1.555 (VOC's mean labels per image) person drops
+    # to ~1.30 and cow rises to ~1.99.
     dc = distribution_coefficients(VOC_COUNTS, n_ibr=4, c_ibr=1.555, n_iter=660)
     assert dc[14].item() == pytest.approx(1.30, abs=0.01)
     assert dc[9].item() == pytest.approx(1.99, abs=0.01)

@@ -15,7 +15,7 @@ from conftest import REPO_ROOT
 
 from ..test_classifiers.test_sfc_train_fast_path import losses_and_grads
 
-TOY_DEEPLAB = osp.join(REPO_ROOT, 'configs/deeplabv2',
+TOY_DEEPLAB = osp.join(REPO_ROOT, 'tests/data/configs',
                        'deeplabv2_r18-d8_1xb4-40it_toyvoc-64x64_pseudo.py')
 
 

@@ -11,7 +11,7 @@ from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
-TOY_IRN = osp.join(REPO_ROOT, 'configs/irn/irn_r18_1xb4-3ep_toyvoc-64x64.py')
+TOY_IRN = osp.join(REPO_ROOT, 'tests/data/configs/irn_r18_1xb4-3ep_toyvoc-64x64.py')
 
 
 def test_backbone_is_frozen_and_predict_gives_edge_maps_on_the_stride4_grid():

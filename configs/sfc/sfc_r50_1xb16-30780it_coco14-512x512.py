@@ -4,7 +4,7 @@
 # 30780 iterations, no in-training validation (final checkpoint). Layout: tools/dataset_converters/coco.py.
 # CAMs are scored against the train2014 masks and turned into CRF pseudo labels
 # (no IRN), as SIPE/SFC intend.
-_base_ = './sfc_r50_voc.py'
+_base_ = './sfc_r50_1xb16-3966it_voc12aug-512x512.py'
 data_root = 'data/coco'
 coco = dict(type='SFCCOCODataset', data_root=data_root, cls_label_file='cls_labels_coco.npy')
 train_dataloader = dict(dataset=dict(

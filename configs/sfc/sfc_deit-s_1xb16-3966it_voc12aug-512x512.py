@@ -6,7 +6,7 @@
 #   to other test sizes on the fly); nothing frozen, no drop path.
 # - AdamW lr 6e-5 (x10 for the new layers), weight decay 0.01 (none on norms,
 #   biases, position embedding and class token), 300 linear warm-up iterations, then poly.
-_base_ = './sfc_r50_voc.py'
+_base_ = './sfc_r50_1xb16-3966it_voc12aug-512x512.py'
 custom_imports = dict(imports=['mmsfc', 'mmpretrain.models'], allow_failed_imports=False)
 model = dict(
     in_channels=384,

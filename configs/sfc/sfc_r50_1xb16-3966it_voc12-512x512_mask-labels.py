@@ -1,9 +1,9 @@
 # SFC on VOC 2012 without SBD and without the XML annotations: train on VOC
 # train (1,464 images) with image-level labels read from the official masks
-# (label_source='mask'); everything else as sfc_r50_voc.py. DC's N_iter follows
+# (label_source='mask'); everything else as sfc_r50_1xb16-3966it_voc12aug-512x512.py. DC's N_iter follows
 # the smaller training set (1464 // 16 = 91); the schedule keeps 3966 iterations.
 # Pseudo labels (once out_dir is set) are made and scored for the same images.
-_base_ = './sfc_r50_voc.py'
+_base_ = './sfc_r50_1xb16-3966it_voc12aug-512x512.py'
 masks = dict(type='SFCVOCDataset', data_root={{_base_.data_root}}, label_source='mask',
              ann_file='ImageSets/Segmentation/train.txt',
              data_prefix=dict(img_path='JPEGImages', seg_map_path='SegmentationClass'))

@@ -1,8 +1,8 @@
-# A tiny IRN run on the generated toy VOC (tests, the demo): ResNet-18 from
+# A tiny IRN run on the generated toy VOC (tests): ResNet-18 from
 # scratch, 64x64 crops (16x16 grid, so radius 5), 3 epochs of batch 4. Labels
 # default to the toy ground truth; point them at stage 2's labels with
 #   --cfg-options train_dataloader.dataset.data_prefix.seg_map_path=<out>/labels
-_base_ = './irn_r50_voc.py'
+_base_ = '../../../configs/irn/irn_r50_1xb32-3ep_voc12aug-512x512.py'
 data_root = 'data/toy_voc'
 classes = ('background', 'aeroplane', 'bicycle', 'bird', 'boat')
 feats = (64, 64, 128, 256, 512)

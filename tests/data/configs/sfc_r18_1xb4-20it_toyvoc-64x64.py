@@ -2,8 +2,8 @@
 # ResNet-18 from scratch, 64x64 canvas, 20 iterations, CPU friendly. Used by
 # the tests, CI and as a quick smoke test of an installation:
 #   python -c "from mmsfc.testing import generate_toy_voc; generate_toy_voc('data/toy_voc')"
-#   python tools/train.py configs/sfc/sfc_r18_1xb4-20it_toyvoc-64x64.py
-_base_ = './sfc_r50_voc.py'
+#   python tools/train.py tests/data/configs/sfc_r18_1xb4-20it_toyvoc-64x64.py
+_base_ = '../../../configs/sfc/sfc_r50_1xb16-3966it_voc12aug-512x512.py'
 data_root = 'data/toy_voc'
 classes = ('background', 'aeroplane', 'bicycle', 'bird', 'boat')
 crop_size = 64

@@ -1,6 +1,6 @@
-# A tiny DeepLabV2 run on the generated toy VOC (tests, CI, the demo): ResNet-18
+# A tiny DeepLabV2 run on the generated toy VOC (tests and CI): ResNet-18
 # from scratch, 64x64 crops, 40 iterations; masks from data_root/<pseudo dir>.
-_base_ = './deeplabv2_r101-d8_1xb10-20k_voc12aug-321x321_pseudo.py'
+_base_ = '../../../configs/deeplabv2/deeplabv2_r101-d8_1xb10-20k_voc12aug-321x321_pseudo.py'
 data_root = 'data/toy_voc'
 classes = ('background', 'aeroplane', 'bicycle', 'bird', 'boat')
 crop_size = (64, 64)

@@ -8,7 +8,7 @@
 #   norms and biases), 300 linear warm-up iterations, then poly.
 # The output norms of stages 1-2 (new, LayerNorm) feed only the detached side
 # features and get no gradient, hence find_unused_parameters for DDP.
-_base_ = './sfc_r50_voc.py'
+_base_ = './sfc_r50_1xb16-3966it_voc12aug-512x512.py'
 custom_imports = dict(imports=['mmsfc', 'mmpretrain.models'], allow_failed_imports=False)
 model = dict(
     in_channels=384,
