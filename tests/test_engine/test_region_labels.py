@@ -28,7 +28,7 @@ from mmsfc.postprocess import (
 )
 from mmsfc.testing import TOY_CLASSES
 
-IRN_TOY_CONFIG = osp.join(REPO_ROOT, 'configs/irn/irn_r18_1xb4-3ep_toyvoc-64x64.py')
+IRN_TOY_CONFIG = osp.join(REPO_ROOT, 'tests/data/configs/irn_r18_1xb4-3ep_toyvoc-64x64.py')
 PIPELINE = [dict(type='LoadImageFromFile'),
             dict(type='PackSegInputs', meta_keys=('img_path', 'ori_shape', 'img_shape',
                                                   'cls_label'))]
