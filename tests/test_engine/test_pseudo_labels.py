@@ -148,6 +148,7 @@ def run_tool(config, ckpt, out_dir, root):
         env=dict(os.environ, PYTHONWARNINGS='ignore', OMP_NUM_THREADS='1'))
 
 
+@pytest.mark.slow
 def test_killed_run_restarted_gives_the_same_files(tmp_path, tiny_model):
     root = str(tmp_path / 'voc')
     generate_toy_voc(root, dict(train_aug=30, train=4, val=0), size_range=(120, 160), seed=1)
