@@ -11,7 +11,6 @@ from mmengine.model import BaseModel
 from mmengine.structures import PixelData
 from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
-from PIL import Image
 from torch import Tensor
 
 from ..utils.cam_ops import (
@@ -22,16 +21,9 @@ from ..utils.cam_ops import (
     normalized_cam_with_background,
 )
 from ..utils.fuse import FoldedModuleCache
+from ..utils.image_resize import host_pixels, resize_normalized, to_device
 
 _INFERENCE_MAPS = ('final', 'w', 'p')
-
-
-def _to_device(tensor: Tensor, device: torch.device) -> Tensor:
-    """``tensor`` from the host on ``device``; to a GPU through pinned memory,
-    so that the copy does not wait for the work queued there."""
-    if device.type == 'cuda':
-        return tensor.pin_memory().to(device, non_blocking=True)
-    return tensor.to(device)
 
 
 @dataclass
@@ -308,7 +300,7 @@ class SFCClassifier(BaseModel):
     # --------------------------------------------------------------- training
     def _labels(self, inputs: Tensor, data_samples: Sequence[SegDataSample]) -> Tensor:
         """Multi-hot foreground labels ``y`` of shape ``(N, K)`` on ``inputs``' device."""
-        return _to_device(self._host_labels(inputs, data_samples), inputs.device)
+        return to_device(self._host_labels(inputs, data_samples), inputs.device)
 
     def _host_labels(self, inputs: Tensor, data_samples: Sequence[SegDataSample]) -> Tensor:
         """Multi-hot foreground labels ``y`` of shape ``(N, K)`` on the host."""
@@ -457,37 +449,12 @@ class SFCClassifier(BaseModel):
         folded = cache.get(self.backbone, batch)
         return self.backbone if folded is None else folded
 
-    def _host_pixels(self, images: Tensor) -> np.ndarray:
-        """The uint8 pixels ``(n, H, W, 3)`` of normalised ``images`` ``(n, 3, H, W)``
-        on the host (the data preprocessor's normalisation undone)."""
-        mean, std = self.data_preprocessor.mean, self.data_preprocessor.std
-        pixels = (images * std + mean).round().clamp(0, 255).byte().permute(0, 2, 3, 1)
-        return pixels.cpu().numpy()
-
     def _rescale(self, images: Tensor, size: Tuple[int, int],
                  pixels: Optional[np.ndarray] = None) -> Tensor:
-        """Resize normalised images ``(n, 3, H, W)`` to ``size`` for a test scale.
-
-        ``test_cfg.resize='pil'`` (default) reproduces the authors exactly:
-        the images' uint8 pixels (``pixels`` from :meth:`_host_pixels`, read
-        here if not given) are resized with PIL's bicubic filter and
-        normalised again on the device (copied from pinned memory on a GPU:
-        no wait for the work queued there). ``'torch'`` resizes the tensor
-        with antialiased bicubic interpolation (stays on the device; mean
-        absolute difference ~0.4 grey levels).
-        """
-        if self.test_cfg['resize'] == 'torch':
-            return F.interpolate(images, size=size, mode='bicubic', align_corners=False,
-                                 antialias=True)
-        if pixels is None:
-            pixels = self._host_pixels(images)
-        mean, std = self.data_preprocessor.mean, self.data_preprocessor.std
-        resized = np.stack([
-            np.asarray(Image.fromarray(array).resize((size[1], size[0]), Image.BICUBIC))
-            for array in pixels
-        ])
-        resized = _to_device(torch.from_numpy(resized), images.device)
-        return (resized.permute(0, 3, 1, 2).to(images.dtype) - mean) / std
+        """Normalised images ``(n, 3, H, W)`` at ``size`` for a test scale, resized by
+        ``test_cfg.resize`` (see :func:`~mmsfc.models.utils.image_resize.resize_normalized`)."""
+        return resize_normalized(images, size, self.data_preprocessor.mean,
+                                 self.data_preprocessor.std, self.test_cfg['resize'], pixels)
 
     def _background_rule(self, cam: Tensor) -> Tensor:
         """``M' = [M_bg + bg_offset, fg_scale * M_c]`` (docs/method_notes.md §12)."""
@@ -516,7 +483,7 @@ class SFCClassifier(BaseModel):
         """
         # on the host (NumPy): which classes to compute is known without reading the device
         host_masks = label_to_channel_mask(self._host_labels(inputs, data_samples))
-        label_masks = _to_device(host_masks, inputs.device)
+        label_masks = to_device(host_masks, inputs.device)
         host_masks = host_masks.numpy()
         groups = defaultdict(list)  # images of one size run as one batch
         for index, sample in enumerate(data_samples):
@@ -555,12 +522,13 @@ class SFCClassifier(BaseModel):
         height, width = images.shape[2:]
         # Only the channels of classes some image has are resized, summed and
         # normalised: the others end as zeros (the same maps, less work).
-        present = _to_device(torch.from_numpy(np.flatnonzero(host_mask.max(axis=0))),
+        present = to_device(torch.from_numpy(np.flatnonzero(host_mask.max(axis=0))),
                              images.device)
         sizes = [(round(height * scale), round(width * scale))
                  for scale in self.test_cfg['scales']]
-        pixels = self._host_pixels(images) if self.test_cfg['resize'] == 'pil' and any(
-            size != (height, width) for size in sizes) else None
+        pixels = None
+        if self.test_cfg['resize'] == 'pil' and any(size != (height, width) for size in sizes):
+            pixels = host_pixels(images, self.data_preprocessor.mean, self.data_preprocessor.std)
         total = None
         for size in sizes:
             scaled = images if size == (height, width) else self._rescale(images, size, pixels)
@@ -590,7 +558,7 @@ class SFCClassifier(BaseModel):
         inference_map = self.test_cfg['inference_map']
         # Absent classes score 0: the rule and the argmax run on the image's
         # classes (background first), the others are zeros.
-        present = _to_device(torch.from_numpy(np.flatnonzero(label_mask)), cam_w.device)
+        present = to_device(torch.from_numpy(np.flatnonzero(label_mask)), cam_w.device)
         present_w, present_p = (cam.index_select(0, present) for cam in (cam_w, cam_p))
         if inference_map == 'w':
             scores = self._background_rule(present_w)

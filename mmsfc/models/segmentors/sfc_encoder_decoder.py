@@ -76,7 +76,8 @@ class SFCEncoderDecoder(EncoderDecoder):
             self.__dict__.pop('_folded_backbone', None)  # stale after the next update: free it
         elif cfg.get('fuse_bn', False) and not torch.is_grad_enabled():
             cache = self.__dict__.setdefault('_folded_backbone', FoldedModuleCache())
-            backbone = cache.get(self.backbone, inputs) or self.backbone
+            folded = cache.get(self.backbone, inputs)
+            backbone = self.backbone if folded is None else folded
         feats = backbone(inputs)
         return self.neck(feats) if self.with_neck else feats
 
