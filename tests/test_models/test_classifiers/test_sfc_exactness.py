@@ -13,6 +13,7 @@ import pytest
 import torch
 import torch.nn as nn
 from mmengine.config import Config
+from mmengine.registry import init_default_scope
 from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
 
@@ -52,6 +53,7 @@ def realistic_batch_norms(model: nn.Module, images: torch.Tensor, seed: int = 0)
 
 @pytest.fixture(scope='module')
 def r50():
+    init_default_scope('mmseg')  # (module scope: before the autouse fixture)
     cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs/sfc/sfc_r50_voc.py'))
     cfg.model.backbone.init_cfg = None
     cfg.model.test_cfg.update(scales=(1.0, 0.5))
