@@ -1,76 +1,99 @@
 # Copyright (c) mmsfc contributors. All rights reserved.
-"""Training-step time and peak memory of a CAM or segmentation model, fast paths on and off.
+"""Benchmarks of mmsfc's stages, each fast path against the plain computation.
 
-Runs full optimisation steps (forward, backward, gradient clipping if the
-config clips, the update through the config's optim_wrapper) on generated
-images (see :func:`random_batch`: coloured blocks, a task the model can
-learn); no weights are downloaded. A CAM model (``SFCClassifier``, stage 1)
-trains at both scales on their image-level labels; a segmentor (e.g. the
-DeepLabV2 of stage 4) on their label maps with a quarter of the pixels
-ignored (255), as pseudo labels have; IRN (``SFCIRN``, stage 3) on the same
-maps taken at its stride-4 grid. Each variant runs in its own process
-(so each has its own peak memory), ``--rounds`` times alternately:
+Three subcommands (``step`` is the default when the first argument is a
+config):
 
-- ``fast``: the model's ``train_cfg`` fast paths (frozen BatchNorms folded;
-  CAM model: on CPUs the frozen stages as frozen copies; IRN: its frozen
-  backbone as one, TorchScript-frozen on CPUs; channels_last
-  inputs with ``--channels-last``) and the config's optimiser (fused);
-- ``plain``: every fast path off (the model's ``PLAIN_TRAIN_CFG``, and the
-  optimiser without ``fused``);
-- ``amp`` (optional): ``fast`` with the forward under autocast in
-  ``--amp-dtype`` (bfloat16 by default); on a GPU through the
-  ``AmpOptimWrapper`` that ``tools/train.py --amp-dtype`` builds (float16
-  with a dynamic loss scale, bfloat16 without one).
+- ``step CONFIG``: training-step time, peak memory and arithmetic of a CAM
+  model (stage 1), IRN (stage 3) or a segmentor (stage 4); see :func:`run_variant`;
+- ``pseudo-labels CONFIG``: the pseudo-label stage (stage 2): multi-scale CAM
+  inference, the dense CRF at several process counts and the whole stage;
+  see :func:`pseudo_labels`;
+- ``loader CONFIG``: the training dataloader alone; see :func:`loader`.
 
-Reported per variant: step time (min and median over all timed steps),
-images/s at the median, and peak memory: on CUDA the peak allocated by
-tensors, on CPU the peak resident memory of the process and its rise over
-the resident memory before the first step. Every variant sees the same
-batches, so with ``amp`` the loss curves of the two precisions are compared
-step by step (``--iters 300`` for a few hundred steps; read after the timing,
-so no step waits for them). The batches are generated before the steps, as
-many distinct ones as ``--pool-gib`` holds (all of them for small batches;
-16 of the reference 20 x 512^2), and the steps cycle through them; each is
-copied to the device before its step's timer starts.
+The variants: ``plain`` is every switch off (the model's
+``PLAIN_TRAIN_CFG`` / ``PLAIN_TEST_CFG``, and the optimiser without
+``fused``); ``fast`` turns on the model's exact switches (``FAST_TRAIN_CFG``
+/ ``FAST_TEST_CFG`` where it has them), ``--channels-last`` and any
+``--fast-cfg KEY=VALUE``, with the config's optimiser (fused); ``amp``
+(step only) is ``fast`` under autocast in ``--amp-dtype`` (on a GPU through
+the ``AmpOptimWrapper`` that ``tools/train.py --amp-dtype`` builds).
 
-How close a step comes to the hardware: after the timing (so neither the
-times nor the peak memory include it), each process counts the arithmetic of
-its variant's step, forward and backward (at both scales for a CAM model), with
-``torch.utils.flop_counter.FlopCounterMode`` (on one image, times the batch:
-the count is linear in it; the CPU-only TorchScript copies of the frozen
-stages are left out for the count, as the counter cannot see into them), and
-times a lone 3 x 3 convolution, forward and backward, in the variant's
-precision: the rate this device reaches on the work that dominates the step.
-Reported: FLOP per step, the rate achieved at the median step time, its
-fraction of the lone convolution's rate and, with ``--peak-tflops
-DTYPE=P`` (the device's peak for a precision, e.g. from its data sheet;
-float32 for ``fast`` / ``plain``, ``--amp-dtype`` for ``amp``), the floor
-``FLOP / P`` and the fraction of it reached, ``floor / step time``.
+``step`` runs full optimisation steps (forward, backward, gradient clipping if
+the config clips, the update) on generated images (:func:`random_batch`: coloured
+blocks, a task the model can learn); no weights are downloaded. Each variant
+runs in its own process (its own peak memory), ``--rounds`` times alternately.
+Reported per variant: step time (min and median), images/s, peak memory (on
+CUDA the peak allocated by tensors, on CPU the peak resident memory and its
+rise over the resident memory before the first step), the FLOP of a step
+(``torch.utils.flop_counter``) and the rate it reaches against a lone 3 x 3
+convolution on this device and, with ``--peak-tflops DTYPE=P``, against the
+device's peak. With ``amp`` the loss curves of the two precisions are
+compared step by step.
 
 Examples::
 
-    python tools/benchmark.py configs/sfc/sfc_r50_1xb16-3966it_voc12aug-512x512.py \
+    python tools/benchmark.py step configs/sfc/sfc_r50_1xb16-3966it_voc12aug-512x512.py \
         --batch-size 20 --crop 512
-    python tools/benchmark.py configs/sfc/sfc_r50_1xb16-3966it_voc12aug-512x512.py \
+    python tools/benchmark.py step configs/sfc/sfc_r50_1xb16-3966it_voc12aug-512x512.py \
         --batch-size 20 --crop 512 --variants fast amp --channels-last --iters 300 \
         --peak-tflops bfloat16=989
-    python tools/benchmark.py \
-        configs/deeplabv2/deeplabv2_r101-d8_1xb10-20k_voc12aug-321x321_pseudo.py \
-        --batch-size 10 --crop 321 --variants fast plain amp --channels-last
-    python tools/benchmark.py configs/irn/irn_r50_1xb32-3ep_voc12aug-512x512.py \
-        --batch-size 32 --crop 512
+    python tools/benchmark.py step configs/irn/irn_r50_1xb32-3ep_voc12aug-512x512.py \
+        --batch-size 32 --crop 512 --fast-cfg fuse_bn=True
+    python tools/benchmark.py pseudo-labels \
+        configs/sfc/sfc_r50_1xb16-3966it_voc12aug-512x512.py --images 16
+    python tools/benchmark.py loader configs/sfc/sfc_r50_1xb16-3966it_voc12aug-512x512.py \
+        --num-workers 8 --batches 50
 """
 import argparse
+import ast
 import json
+import os
+import os.path as osp
 import subprocess
 import sys
+import tempfile
 import time
-from typing import Optional
+from typing import List, Optional
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
+
+
+def fast_cfg_option(text: str):
+    """``KEY=VALUE`` of ``--fast-cfg``: the value as a Python literal (or a string)."""
+    key, sep, value = text.partition('=')
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f'--fast-cfg takes KEY=VALUE, got {text!r}')
+    try:
+        return key, ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        return key, value
+
+
+def add_fast_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument('--channels-last', action='store_true',
+                        help='the fast variant also feeds channels_last inputs')
+    parser.add_argument('--fast-cfg', nargs='+', default=[], type=fast_cfg_option,
+                        metavar='KEY=VALUE',
+                        help='further train_cfg (step) / test_cfg (pseudo-labels) entries of '
+                        'the fast variant, e.g. fuse_bn=True')
+
+
+def fast_switches(model, kind: str, args) -> dict:
+    """The ``kind`` ('TRAIN' or 'TEST') cfg of the fast variant: plain + exact switches +
+    the command line's."""
+    cfg = dict(getattr(model, f'PLAIN_{kind}_CFG'))
+    cfg.update(getattr(model, f'FAST_{kind}_CFG', {}))
+    if args.channels_last:
+        if 'channels_last' not in cfg:
+            raise SystemExit(f'--channels-last: {type(model).__name__} ({args.config}) has no '
+                             'channels_last switch; run it without')
+        cfg['channels_last'] = True
+    cfg.update(dict(args.fast_cfg))
+    return cfg
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -86,8 +109,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help='processes per variant, run alternately')
     parser.add_argument('--variants', nargs='+', default=['fast', 'plain'],
                         choices=['fast', 'plain', 'amp'])
-    parser.add_argument('--channels-last', action='store_true',
-                        help='the fast variant also feeds channels_last inputs')
+    add_fast_arguments(parser)
     parser.add_argument('--amp-dtype', default='bfloat16', choices=['bfloat16', 'float16'],
                         help='autocast dtype of the amp variant')
     parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
@@ -197,11 +219,8 @@ def step_flops(model, inputs: torch.Tensor, samples: list,
 
     Counted by ``torch.utils.flop_counter.FlopCounterMode`` (convolutions,
     matrix products and their backward; 2 FLOP per multiply-add) on the
-    model's own ``train_cfg``, except an ``SFCClassifier``'s
-    ``freeze_frozen_stages`` and an ``SFCIRN``'s ``fuse_bn``: their
-    TorchScript copies (CPU only) call operators the counter cannot see, and
-    run the same convolutions as the modules. The parameters' ``.grad`` are
-    put back as they were after the count.
+    model's own ``train_cfg``. The parameters' ``.grad`` are put back as they
+    were after the count.
 
     Args:
         model (BaseModel): ``SFCClassifier`` or a segmentor, in training mode.
@@ -213,11 +232,6 @@ def step_flops(model, inputs: torch.Tensor, samples: list,
     Returns:
         int: The FLOP count.
     """
-    train_cfg = model.train_cfg
-    # switches whose TorchScript copies hide their convolutions from the counter
-    hidden = ['fuse_bn'] if hasattr(model, 'edge_head') else ['freeze_frozen_stages']
-    saved = {key: train_cfg[key] for key in hidden if key in train_cfg}
-    train_cfg.update({key: False for key in saved})
     grads = {param: param.grad for param in model.parameters()}
     try:
         model.zero_grad(set_to_none=True)
@@ -227,7 +241,6 @@ def step_flops(model, inputs: torch.Tensor, samples: list,
                 loss, _ = model.parse_losses(model.loss(inputs, samples))
             loss.backward()  # (autograd.grad clashes with the counter's module hooks)
     finally:
-        train_cfg.update(saved)
         for param, grad in grads.items():
             param.grad = grad
     return counter.get_total_flops()
@@ -291,10 +304,7 @@ def run_variant(args) -> dict:
     # picks each convolution's fastest algorithm in the warm-up steps
     torch.backends.cudnn.benchmark = bool(cfg.get('env_cfg', {}).get('cudnn_benchmark', False))
     model = MODELS.build(cfg.model).to(device)
-    if args.channels_last and 'channels_last' not in model.PLAIN_TRAIN_CFG:
-        raise SystemExit(f'--channels-last: {type(model).__name__} ({args.config}) has no '
-                         'channels_last switch; run it without')
-    model.train_cfg.update(dict(channels_last=args.channels_last) if fast
+    model.train_cfg.update(fast_switches(model, 'TRAIN', args) if fast
                            else model.PLAIN_TRAIN_CFG)
     irn = hasattr(model, 'edge_head')  # stage 3: labels on its stride-4 grid
     segmentor = irn or hasattr(model, 'decode_head')  # else a CAM model (SFCClassifier)
@@ -400,16 +410,17 @@ def hardware_line(runs: list, median: float, peak_tflops: Optional[float] = None
     return line
 
 
-def main(argv=None) -> None:
+def step(argv: List[str]) -> None:
+    """The ``step`` subcommand: each variant in its own process."""
     args = parse_args(argv)
     if args.run_variant:
         print(json.dumps(run_variant(args)))
         return
-    argv = list(sys.argv[1:] if argv is None else argv)
     results = {variant: [] for variant in args.variants}
     for _ in range(args.rounds):
         for variant in args.variants:
-            run = subprocess.run([sys.executable, __file__, *argv, '--run-variant', variant],
+            run = subprocess.run([sys.executable, __file__, 'step', *argv,
+                                  '--run-variant', variant],
                                  stdout=subprocess.PIPE, text=True)
             if run.returncode:  # its own error is on stderr already
                 raise SystemExit(f'benchmark.py: the {variant} variant failed (exit code '
@@ -446,6 +457,214 @@ def main(argv=None) -> None:
               f'{tail} steps {low[-tail:].mean():.4f} vs {full[-tail:].mean():.4f}')
         for i in np.linspace(0, len(full) - 1, min(len(full), 10)).astype(int):
             print(f'  step {i + 1}: float32 {full[i]:.4f}, {args.amp_dtype} {low[i]:.4f}')
+
+
+
+# ------------------------------------------------------------- pseudo labels
+def usable_cores() -> int:
+    """The cores this process may run on (its affinity where the OS tells it)."""
+    if hasattr(os, 'sched_getaffinity'):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def crf_process_counts(requested: Optional[List[int]], images: int, cores: int) -> List[int]:
+    """The CRF process counts to time: 1 and ``requested``, by default 2 and
+    ``cores``, none of these above ``images`` (a pool's start-up would
+    dominate its row) or ``cores``."""
+    default = {min(count, cores, images) for count in (2, cores)}
+    return sorted({1, *(requested or default)})
+
+
+def processes(count: int) -> str:
+    return f'{count} process' + ('es' if count > 1 else '')
+
+
+def pseudo_labels(argv: List[str]) -> None:
+    """The ``pseudo-labels`` subcommand: images/s of stage 2 on generated VOC-sized images.
+
+    - multi-scale + flip CAM inference (a randomly initialised model of CONFIG
+      on ``--device``), each of ``--variants``, alternately ``--rounds`` times,
+      with the peak memory of the whole run (CUDA: allocated by tensors);
+    - with ``--crf``, the two-pass dense CRF with 1 process and each
+      ``--nproc`` count (by default 2 and all usable cores, at most
+      ``--images``), and the whole stage (inference, CRF, files; no scoring)
+      with the CRF overlapped with inference and without.
+    """
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+    from mmseg.registry import MODELS
+
+    from mmsfc.engine import PseudoLabelGenerator
+    from mmsfc.testing import TOY_CLASSES, generate_toy_voc
+
+    parser = argparse.ArgumentParser(prog='benchmark.py pseudo-labels',
+                                     description=pseudo_labels.__doc__.split('\n')[0])
+    parser.add_argument('config', help='CAM model config (random weights are used)')
+    parser.add_argument('--images', type=int, default=8, help='images to process')
+    parser.add_argument('--size', type=int, nargs=2, default=(375, 500),
+                        help='range of image sides (VOC images are up to 500 px)')
+    parser.add_argument('--variants', nargs='+', default=['fast', 'plain'],
+                        choices=['fast', 'plain'])
+    parser.add_argument('--rounds', type=int, default=1,
+                        help='timed inference passes per variant, alternately')
+    parser.add_argument('--crf', action='store_true', help='also time the CRF and the stage')
+    parser.add_argument('--nproc', type=int, nargs='+',
+                        help='CRF process counts to time (1 is always timed)')
+    add_fast_arguments(parser)
+    parser.add_argument('--backbone-autocast', choices=['bfloat16', 'float16'],
+                        help='the fast variant runs the backbone under autocast (changes '
+                        'the maps slightly)')
+    parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
+    args = parser.parse_args(argv)
+    if any(n < 1 for n in args.nproc or ()):
+        parser.error(f'--nproc takes counts of 1 or more, got {args.nproc}')
+    counts = crf_process_counts(args.nproc, args.images, usable_cores())
+
+    cfg = Config.fromfile(args.config)
+    init_default_scope(cfg.get('default_scope', 'mmseg'))
+    cfg.model.backbone.init_cfg = None
+    cfg.model.num_classes = len(TOY_CLASSES)
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model).to(args.device)
+    cuda = args.device.startswith('cuda')
+    variant_cfgs = dict(plain=model.PLAIN_TEST_CFG, fast=fast_switches(model, 'TEST', args))
+    if args.backbone_autocast:
+        variant_cfgs['fast']['backbone_autocast'] = args.backbone_autocast
+    timings = {variant: [] for variant in args.variants}
+    with tempfile.TemporaryDirectory() as root:
+        generate_toy_voc(root, dict(train_aug=args.images, train=0, val=0),
+                         size_range=tuple(args.size))
+        pipeline = [dict(type='LoadImageFromFile'),
+                    dict(type='PackSegInputs', meta_keys=('img_path', 'ori_shape', 'img_shape',
+                                                           'cls_label'))]
+        dataloader = dict(num_workers=0, dataset=dict(
+            type='SFCVOCDataset', data_root=root, metainfo=dict(classes=TOY_CLASSES),
+            ann_file='ImageSets/Segmentation/train_aug.txt', cls_label_file='cls_labels.npy',
+            data_prefix=dict(img_path='JPEGImages'), pipeline=pipeline))
+        generator = PseudoLabelGenerator(osp.join(root, 'out'), dataloader, evaluate=False)
+        generator.overlap_crf = False
+        dataset = generator._build_dataset()
+        generator._take_rule_from(model)  # bg_offset / fg_scale of the model's test_cfg
+        palette = dataset.metainfo['palette']
+        todo = list(range(len(dataset)))
+        model.test_cfg.update(variant_cfgs[args.variants[0]])
+        generator._infer(model, dataset, todo[:1], palette)  # warm-up
+        if cuda:
+            torch.cuda.reset_peak_memory_stats()
+        for _ in range(args.rounds):
+            for variant in args.variants:
+                model.test_cfg.update(variant_cfgs[variant])
+                start = time.perf_counter()
+                generator._infer(model, dataset, todo, palette)
+                if cuda:
+                    torch.cuda.synchronize()
+                timings[variant].append(time.perf_counter() - start)
+        peak = torch.cuda.max_memory_allocated() / 2**30 if cuda else resident_gib()[1]
+        if args.crf:
+            ids = [osp.splitext(osp.basename(dataset.get_data_info(i)['img_path']))[0]
+                   for i in todo]
+            for nproc in counts:
+                generator.nproc = nproc
+                generator.label_dir = osp.join(root, f'labels{nproc}')
+                start = time.perf_counter()
+                generator._run_crf(dataset, ids, palette)
+                timings[f'crf{nproc}'] = time.perf_counter() - start
+            for overlap in (True, False):
+                whole = PseudoLabelGenerator(osp.join(root, f'whole{overlap}'), dataloader,
+                                             evaluate=False, nproc=counts[-1])
+                whole.overlap_crf = overlap
+                start = time.perf_counter()
+                whole.run(model)
+                timings[f'whole{overlap}'] = time.perf_counter() - start
+    n = args.images
+    device = torch.cuda.get_device_name() if cuda else 'CPU'
+    print(f'device: {device} ({torch.get_num_threads()} threads); {n} images, sides '
+          f'{args.size[0]}-{args.size[1]} px; scales {model.test_cfg["scales"]} + flip')
+    for variant in args.variants:
+        times = timings[variant]
+        print(f'CAM inference, {variant} path: {n / np.median(times):.3f} images/s (median of '
+              f'{len(times)}; best {n / min(times):.3f})')
+    print(f'peak memory of the inference: {peak:.2f} GiB '
+          f'({"allocated" if cuda else "resident, process"})')
+    if len(args.variants) == 2:
+        print(f'fast / plain inference time: '
+              f'{np.median(timings["fast"]) / np.median(timings["plain"]):.2f}')
+    if args.crf:
+        for nproc in counts:
+            crf = timings[f'crf{nproc}']
+            speed_up = f' ({timings["crf1"] / crf:.2f}x 1 process)' if nproc > 1 else ''
+            print(f'CRF, {processes(nproc)}: {n / crf:.2f} images/s{speed_up}')
+        print(f'whole stage ({processes(counts[-1])} for the CRF): '
+              f'{n / timings["wholeTrue"]:.2f} images/s '
+              f'with the CRF overlapped, {n / timings["wholeFalse"]:.2f} images/s after inference')
+
+
+# --------------------------------------------------------------------- loader
+def loader(argv: List[str]) -> None:
+    """The ``loader`` subcommand: images/s of a CAM config's training dataloader alone.
+
+    Builds the config's ``train_dataloader`` (sampler, ``IBRBatchSampler``,
+    pipeline, workers) on generated VOC-sized images; the loader keeps up with
+    training when it is faster than the step's images/s. The image bank
+    re-decodes its images, so each batch costs ``batch_size + num_resampled``
+    decodes.
+    """
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+    from mmengine.runner import Runner
+
+    import mmsfc  # noqa: F401  (registration)
+    from mmsfc.testing import TOY_CLASSES, generate_toy_voc
+
+    parser = argparse.ArgumentParser(prog='benchmark.py loader',
+                                     description=loader.__doc__.split('\n')[0])
+    parser.add_argument('config', help='CAM config whose train_dataloader is timed')
+    parser.add_argument('--images', type=int, default=64, help='generated images')
+    parser.add_argument('--size', type=int, nargs=2, default=(375, 500),
+                        help='range of image sides (VOC images are up to 500 px)')
+    parser.add_argument('--batches', type=int, default=20, help='timed batches')
+    parser.add_argument('--warmup', type=int, default=3, help='untimed batches first')
+    parser.add_argument('--num-workers', type=int, help="override the config's num_workers")
+    args = parser.parse_args(argv)
+
+    cfg = Config.fromfile(args.config)
+    init_default_scope(cfg.get('default_scope', 'mmseg'))
+    loader_cfg = cfg.train_dataloader
+    with tempfile.TemporaryDirectory() as root:
+        generate_toy_voc(root, dict(train_aug=args.images, train=0, val=0),
+                         size_range=tuple(args.size))
+        loader_cfg.dataset.update(data_root=root, metainfo=dict(classes=TOY_CLASSES),
+                                  ann_file='ImageSets/Segmentation/train_aug.txt',
+                                  cls_label_file='cls_labels.npy')
+        if args.num_workers is not None:
+            loader_cfg.num_workers = args.num_workers
+            loader_cfg.persistent_workers = args.num_workers > 0
+        batches = iter(Runner.build_dataloader(loader_cfg, seed=0))
+        for _ in range(args.warmup):
+            next(batches)
+        images = 0
+        start = time.perf_counter()
+        for _ in range(args.batches):
+            images += len(next(batches)['inputs'])
+        elapsed = time.perf_counter() - start
+    print(f'train dataloader of {args.config}: {loader_cfg.num_workers} workers, '
+          f'{images / args.batches:.0f} images per batch, sides {args.size[0]}-{args.size[1]} '
+          f'px: {images / elapsed:.1f} images/s ({elapsed / args.batches:.3f} s per batch)')
+
+
+SUBCOMMANDS = dict(step=step, loader=loader)
+SUBCOMMANDS['pseudo-labels'] = pseudo_labels
+
+
+def main(argv=None) -> None:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in SUBCOMMANDS:
+        SUBCOMMANDS[argv[0]](argv[1:])
+    elif argv and argv[0] in ('-h', '--help'):
+        print(__doc__)
+    else:  # a config first: the step benchmark
+        step(argv)
 
 
 if __name__ == '__main__':

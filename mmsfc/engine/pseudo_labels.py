@@ -4,36 +4,26 @@
 One code path behind two entry points: :class:`CAMToPseudoLabelHook` (after
 CAM training) and ``tools/make_pseudo_labels.py`` (a checkpoint).
 """
-import glob
-import hashlib
-import json
-import os
 import os.path as osp
-from collections import defaultdict
 from contextlib import ExitStack
 from dataclasses import asdict
 from multiprocessing import Pool
 from multiprocessing.pool import ThreadPool
-from typing import Dict, List, Optional, Sequence, Set
+from typing import Dict, List, Optional, Set
 
 import mmcv
 import numpy as np
 import torch
-from mmcv.transforms import LoadImageFromFile
-from mmengine.dataset import pseudo_collate
-from mmengine.dist import all_reduce, barrier, get_dist_info, is_main_process
+from mmengine.dist import all_reduce, barrier, is_main_process
 from mmengine.evaluator import Evaluator
 from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 from mmengine.structures import PixelData
 from mmengine.utils import ProgressBar, track_parallel_progress, track_progress
-from mmseg.registry import DATASETS, TRANSFORMS, VISUALIZERS
+from mmseg.registry import DATASETS, VISUALIZERS
 from mmseg.structures import SegDataSample
-from PIL import Image
-from torch.utils.data import DataLoader, Subset
 
 from mmsfc.postprocess import (
-    UNCERTAIN,
     CRFParams,
     as_stored_cam,
     cams_to_crf_label,
@@ -44,45 +34,23 @@ from mmsfc.postprocess import (
     save_cams,
     save_label_png,
 )
-from mmsfc.postprocess.random_walk import RandomWalkParams, sfc_masks
 
-#: EXIF tag of the orientation; values 5-8 mean a 90-degree rotation.
-_EXIF_ORIENTATION = 0x0112
-#: mmcv decode flags that apply the EXIF orientation (the others ignore it).
-_FLAGS_APPLYING_EXIF = ('color', 'grayscale')
-
-
-def _write_manifest(directory: str, manifest: dict) -> None:
-    """Write ``<directory>/manifest.json`` unless it exists (atomically)."""
-    path = osp.join(directory, 'manifest.json')
-    if osp.isfile(path):
-        return
-    os.makedirs(directory, exist_ok=True)
-    with open(path + '.tmp', 'w') as f:
-        json.dump(manifest, f, indent=1)
-    os.replace(path + '.tmp', path)
-
-
-def _check_manifest(directory: str, manifest: dict, what: str) -> None:
-    """Refuse to mix outputs: ``<directory>/manifest.json`` must equal ``manifest``.
-
-    Args:
-        directory (str): Folder of the outputs and their manifest.
-        manifest (dict): What decides the outputs of this run.
-        what (str): What the folder would then hold, for the error, e.g.
-            ``'outputs of another model or settings'``.
-    """
-    path = osp.join(directory, 'manifest.json')
-    with open(path) as f:
-        existing = json.load(f)
-    if existing != manifest:
-        differing = sorted(k for k in manifest if existing.get(k) != manifest[k])
-        raise ValueError(f'{directory} holds {what} (differing: {", ".join(differing)}; '
-                         f'see {path}); choose another out_dir or remove it')
-
-
-def _img_id(info: dict) -> str:
-    return osp.splitext(osp.basename(info['img_path']))[0]
+from .irn_masks import IRNMaskGenerator
+from .stage_files import (
+    check_manifest,
+    eval_indices,
+    image_flag,
+    image_ids,
+    img_id,
+    load_gt,
+    model_manifest,
+    my_share,
+    read_rgb,
+    remove_temporaries,
+    score_label_files,
+    subset_loader,
+    write_manifest,
+)
 
 
 def _present_keys(cls_label: np.ndarray) -> np.ndarray:
@@ -90,34 +58,10 @@ def _present_keys(cls_label: np.ndarray) -> np.ndarray:
     return np.concatenate([[0], np.flatnonzero(np.asarray(cls_label)) + 1]).astype(np.int64)
 
 
-def _image_flag(dataset) -> str:
-    """The mmcv decode flag (``color_type``) of the dataset's ``LoadImageFromFile``.
-
-    The CRF and the visualisation read each image with it, so that they see
-    the pixel frame the CAMs were computed in (with or without an EXIF
-    rotation).
-    """
-    for transform in getattr(getattr(dataset, 'pipeline', None), 'transforms', []):
-        if isinstance(transform, LoadImageFromFile):
-            return transform.color_type
-    return 'color'
-
-
-def _read_rgb(img_path: str, flag: str) -> np.ndarray:
-    """The image ``(H, W, 3)`` uint8 RGB; an error naming the file if it does not decode."""
-    try:
-        image = mmcv.imread(img_path, flag=flag, channel_order='rgb')
-    except (OSError, ValueError) as e:
-        raise ValueError(f'cannot read image {img_path}: {e}') from e
-    if image is None:
-        raise ValueError(f'cannot read image {img_path}')
-    return image
-
-
 def _label_image(img_path: str, image_flag: str, keys: np.ndarray, cam_w: np.ndarray,
                  cam_p: np.ndarray, png_path: str, crf_kwargs: dict, palette) -> str:
     """CAMs of one image + the image → its pseudo-label PNG."""
-    image = _read_rgb(img_path, image_flag)
+    image = read_rgb(img_path, image_flag)
     if image.shape[:2] != cam_w.shape[1:]:
         raise ValueError(f'image {img_path} is {image.shape[1]}x{image.shape[0]} as read for '
                          f'the CRF ({image_flag!r}) but its CAMs are {cam_w.shape[2]}x'
@@ -194,9 +138,8 @@ class PseudoLabelGenerator:
         region_rule (dict, optional): :class:`~mmsfc.postprocess.RegionRule`
             fields of that step.
 
-    Stage 3 (:meth:`refine`) reads the stored ``cams/`` and an IRN model and
-    writes ``<mask_dir>/<id>.png`` (SFC's two random walks) with the same
-    guarantees (sharded, resumable, its own manifest) and scores them.
+    :meth:`refine` runs stage 3 (:class:`~mmsfc.engine.IRNMaskGenerator`) on
+    the stored ``cams/`` with this generator's split and settings.
     """
 
     #: With ``store_cams``, run the CRF of each written CAM file while the next
@@ -238,7 +181,7 @@ class PseudoLabelGenerator:
         self.eval_ann_file = eval_ann_file
         self.show_dir = show_dir
         self.num_show = num_show
-        self.walk = RandomWalkParams(**(walk or {}))
+        self.walk = walk
         self.mask_dir = osp.join(out_dir, mask_dir)
         self.image_flag = 'color'  # set from the dataset's pipeline by run()
         self.region_writer = None
@@ -254,46 +197,36 @@ class PseudoLabelGenerator:
         dataset = self.dataloader_cfg['dataset']
         return DATASETS.build(dataset) if isinstance(dataset, dict) else dataset
 
-    def _my_share(self, indices: Sequence[int]) -> List[int]:
-        rank, world_size = get_dist_info()
-        return list(indices[rank::world_size])
-
-    def _remove_stale_temporaries(self) -> None:
-        """Delete temporary files an interrupted run left (never a finished output)."""
-        for directory in (self.cam_dir, self.label_dir):
-            for path in glob.glob(osp.join(directory, '*.tmp.*')):
-                os.remove(path)
-
     # --------------------------------------------------------------- stage run
     def run(self, model) -> Dict[str, float]:
         """Run inference, CRF and scoring; returns the metrics (all ranks)."""
         dataset = self._build_dataset()
-        self.image_flag = _image_flag(dataset)
+        self.image_flag = image_flag(dataset)
         self._take_rule_from(model)
         palette = dataset.metainfo['palette']
         manifest = self._manifest(model, dataset)
         if is_main_process():
-            self._remove_stale_temporaries()
-            _write_manifest(self.out_dir, manifest)
+            remove_temporaries(self.cam_dir, self.label_dir)
+            write_manifest(self.out_dir, manifest)
         barrier()  # no rank writes before the clean-up, all see the manifest
-        _check_manifest(self.out_dir, manifest, 'outputs of another model or settings')
-        ids = [_img_id(dataset.get_data_info(i)) for i in range(len(dataset))]
-        eval_indices = set(self._eval_indices(dataset, ids)) if self.evaluate else set()
+        check_manifest(self.out_dir, manifest, 'outputs of another model or settings')
+        ids = image_ids(dataset)
+        scored = set(eval_indices(dataset, ids, self.eval_ann_file)) if self.evaluate else set()
         # Each rank infers and labels its own share, so no rank waits for another
         # rank's files until scoring.
         output = 0 if self.store_cams else 1
         is_done = is_valid_cam_file if self.store_cams else is_valid_label_png
-        todo = [i for i in self._my_share(range(len(ids)))
+        todo = [i for i in my_share(range(len(ids)))
                 if not is_done(self._paths(ids[i])[output])]
         print_log(f'pseudo labels: {len(ids)} images, {len(todo)} to infer on this rank',
                   logger='current')
-        streamed_metrics = self._infer(model, dataset, todo, palette, eval_indices)
+        streamed_metrics = self._infer(model, dataset, todo, palette, scored)
         if self.store_cams:
             self._run_crf(dataset, ids, palette)
         barrier()  # all ranks' files exist before scoring
         metrics = dict(streamed_metrics)
         if self.evaluate:
-            metrics.update(self._score(dataset, ids, sorted(eval_indices)))
+            metrics.update(self._score(dataset, ids, sorted(scored)))
         if self.region_writer is not None:
             metrics.update(self.region_writer.run(
                 self, dataset, ids, self.label_dir, osp.join(self.out_dir, 'manifest.json'),
@@ -318,16 +251,8 @@ class PseudoLabelGenerator:
     # ---------------------------------------------------------------- manifest
     def _manifest(self, model, dataset) -> dict:
         """What decides the outputs: model weights and test settings, CRF, classes."""
-        module = model.module if is_model_wrapper(model) else model
-        digest = hashlib.sha1()
-        for name, tensor in module.state_dict().items():
-            digest.update(name.encode())
-            digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
         crf = {k: (asdict(v) if k == 'params' else v) for k, v in self.crf_kwargs.items()}
-        return dict(weights_sha1=digest.hexdigest(),
-                    test_cfg=json.loads(json.dumps(getattr(module, 'test_cfg', None),
-                                                   default=str)),
-                    crf=crf, classes=list(dataset.metainfo['classes']))
+        return dict(model_manifest(model, dataset), crf=crf)
 
     @torch.no_grad()
     def _infer(self, model, dataset, todo: List[int], palette,
@@ -342,12 +267,8 @@ class PseudoLabelGenerator:
         module.eval()
         loader = []
         if todo:  # already this rank's share: no sampler sharding
-            # torch's Subset, not BaseDataset.get_subset: mmengine 0.10.7 deep-copies
-            # there with a memo shared across calls, which can return stale objects.
-            loader = DataLoader(Subset(dataset, todo),
-                                batch_sampler=self._same_size_batches(dataset, todo),
-                                num_workers=self.dataloader_cfg.get('num_workers', 0),
-                                collate_fn=pseudo_collate)
+            loader = subset_loader(dataset, todo, self.batch_size, self.image_flag,
+                                   self.dataloader_cfg.get('num_workers', 0))
         evaluator = None
         if not self.store_cams and self.evaluate and self.cam_metric_cfg:
             evaluator = Evaluator(dict(self.cam_metric_cfg, prefix='cam'))
@@ -372,30 +293,6 @@ class PseudoLabelGenerator:
                   logger='current')
         return evaluator.evaluate(int(num_scored)) if num_scored > 0 else {}
 
-    def _same_size_batches(self, dataset, indices: List[int]) -> List[List[int]]:
-        """Batches (positions in ``indices``) of up to ``batch_size`` images of one size.
-
-        Sizes come from the image headers (rotated by an EXIF orientation
-        only when the pipeline's decode flag applies it); an unreadable header
-        is an error naming the file.
-        """
-        if self.batch_size == 1:
-            return [[i] for i in range(len(indices))]
-        by_size = defaultdict(list)
-        for i, index in enumerate(indices):
-            path = dataset.get_data_info(index)['img_path']
-            try:
-                with Image.open(path) as image:
-                    width, height = image.size
-                    rotated = image.getexif().get(_EXIF_ORIENTATION, 1) in (5, 6, 7, 8)
-            except (OSError, ValueError, SyntaxError) as e:
-                raise ValueError(f'cannot read image {path}: {e}') from e
-            if rotated and self.image_flag in _FLAGS_APPLYING_EXIF:
-                width, height = height, width
-            by_size[(width, height)].append(i)
-        return [indices[start:start + self.batch_size] for indices in by_size.values()
-                for start in range(0, len(indices), self.batch_size)]
-
     def _infer_loop(self, model, loader, pool: Optional[Pool], evaluator: Optional[Evaluator],
                     palette, to_score: List[bool]) -> int:
         """Write each image's CAMs, or hand them to ``pool`` for the CRF.
@@ -408,11 +305,11 @@ class PseudoLabelGenerator:
         progress = ProgressBar(len(loader)) if is_main_process() and len(loader) else None
         for batch_indices, data in zip(loader.batch_sampler if loader else [], loader):
             for subset_index, sample in zip(batch_indices, model.test_step(data)):
-                img_id = _img_id(sample.metainfo)
+                image_id = img_id(sample.metainfo)
                 keys = _present_keys(sample.metainfo['cls_label'])
                 cam_w = sample.cam_w.data[keys].float().cpu().numpy()
                 cam_p = sample.cam_p.data[keys].float().cpu().numpy()
-                cam_path, png_path = self._paths(img_id)
+                cam_path, png_path = self._paths(image_id)
                 if self.store_cams:
                     save_cams(cam_path, keys, cam_w, cam_p)
                     if pool is not None:  # the same job as _run_crf's, on the written file
@@ -429,7 +326,7 @@ class PseudoLabelGenerator:
                     pending.pop(0).get()
                 if evaluator is not None and to_score[subset_index]:
                     subset = loader.dataset
-                    sample.gt_sem_seg = PixelData(data=self._load_gt(
+                    sample.gt_sem_seg = PixelData(data=load_gt(
                         subset.dataset.get_data_info(subset.indices[subset_index]),
                         len(subset.dataset.metainfo['classes'])))
                     evaluator.process([sample])
@@ -443,7 +340,7 @@ class PseudoLabelGenerator:
     def _run_crf(self, dataset, ids: List[str], palette) -> None:
         """Two-pass CRF of this rank's share of the images, ``nproc`` processes."""
         tasks = []
-        for idx in self._my_share(range(len(ids))):
+        for idx in my_share(range(len(ids))):
             cam_path, png_path = self._paths(ids[idx])
             if not is_valid_label_png(png_path):
                 tasks.append((dataset.get_data_info(idx)['img_path'], self.image_flag, cam_path,
@@ -457,55 +354,24 @@ class PseudoLabelGenerator:
         else:
             track_progress(_crf_task, tasks)
 
-    def _eval_indices(self, dataset, ids: List[str]) -> List[int]:
-        """Images with a ground-truth mask file (and in ``eval_ann_file`` if set)."""
-        indices = [i for i in range(len(ids))
-                   if osp.isfile(dataset.get_data_info(i).get('seg_map_path') or '')]
-        if self.eval_ann_file:
-            path = self.eval_ann_file
-            if dataset.data_root and not osp.isabs(path):
-                path = osp.join(dataset.data_root, path)
-            with open(path) as f:
-                wanted = {line.strip() for line in f if line.strip()}
-            indices = [i for i in indices if ids[i] in wanted]
-        return indices
-
-    @staticmethod
-    def _load_gt(info: dict, num_classes: int) -> torch.Tensor:
-        """The ground truth ``(1, H, W)`` of a data info, checked by ``SFCLoadAnnotations``."""
-        load = TRANSFORMS.build(dict(type='SFCLoadAnnotations', num_classes=num_classes))
-        gt = load(dict(info, seg_fields=[]))['gt_seg_map']
-        return torch.from_numpy(gt.astype(np.int64))[None]
-
     def _score(self, dataset, ids: List[str], indices: List[int]) -> Dict[str, float]:
         """CAM and pseudo-label mIoU from the files, sharded over ranks."""
-        if not indices:
-            print_log('pseudo labels: no image with a ground-truth mask to score',
-                      logger='current')
-            return {}
-        metrics = [dict(type='IoUMetric', iou_metrics=['mIoU'], prefix='pseudo_label')]
-        if self.store_cams and self.cam_metric_cfg:
-            metrics.insert(0, dict(self.cam_metric_cfg, prefix='cam'))
-        evaluator = Evaluator(metrics)
-        evaluator.dataset_meta = dataset.metainfo
+        with_cams = self.store_cams and self.cam_metric_cfg
         num_classes = len(dataset.metainfo['classes'])
-        for idx in self._my_share(indices):
-            info = dataset.get_data_info(idx)
-            cam_path, png_path = self._paths(ids[idx])
-            label = load_label_png(png_path).astype(np.int64)
-            label[label == UNCERTAIN] = 0  # docs/method_notes.md §15
-            sample = SegDataSample(metainfo=dict(img_path=info['img_path'],
-                                                 cam_rule=self.model_rule))
-            sample.gt_sem_seg = PixelData(data=self._load_gt(info, num_classes))
-            sample.pred_sem_seg = PixelData(data=torch.from_numpy(label)[None])
-            if self.store_cams and self.cam_metric_cfg:
-                keys, cam_w, cam_p = load_cams(cam_path)
-                for name, cam in (('cam_w', cam_w), ('cam_p', cam_p)):
-                    full = torch.zeros(num_classes, *cam.shape[1:])
-                    full[torch.from_numpy(keys)] = torch.from_numpy(cam)
-                    sample.set_field(PixelData(data=full), name)
-            evaluator.process([sample])
-        return evaluator.evaluate(len(indices))
+
+        def add_cams(sample: SegDataSample, image_id: str) -> None:
+            keys, cam_w, cam_p = load_cams(self._paths(image_id)[0])
+            for name, cam in (('cam_w', cam_w), ('cam_p', cam_p)):
+                full = torch.zeros(num_classes, *cam.shape[1:])
+                full[torch.from_numpy(keys)] = torch.from_numpy(cam)
+                sample.set_field(PixelData(data=full), name)
+
+        return score_label_files(
+            dataset, ids, indices, lambda image_id: self._paths(image_id)[1],
+            prefix='pseudo_label',
+            extra_metrics=[dict(self.cam_metric_cfg, prefix='cam')] if with_cams else (),
+            add_fields=add_cams if with_cams else None,
+            metainfo=dict(cam_rule=self.model_rule))
 
     def _visualize(self, dataset, ids: List[str]) -> None:
         """CAM heat maps and coloured pseudo labels of the first images."""
@@ -516,7 +382,7 @@ class PseudoLabelGenerator:
             cam_path, png_path = self._paths(ids[idx])
             if not is_valid_label_png(png_path):
                 continue
-            image = _read_rgb(dataset.get_data_info(idx)['img_path'], self.image_flag)
+            image = read_rgb(dataset.get_data_info(idx)['img_path'], self.image_flag)
             label = load_label_png(png_path)
             sample = SegDataSample()
             sample.pred_sem_seg = PixelData(data=torch.from_numpy(label.astype(np.int64))[None])
@@ -530,102 +396,20 @@ class PseudoLabelGenerator:
 
     # ------------------------------------------------------- stage 3 (IRN)
     def refine(self, irn_model) -> Dict[str, float]:
-        """Stage 3: IRN edge maps + stored CAMs → SFC's two-walk masks → mIoU.
+        """Stage 3 on this generator's ``cams/``: :meth:`IRNMaskGenerator.run`.
 
-        Needs the ``cams/`` of stage 2 (run :meth:`run` first). Each rank
-        computes the edge maps (``irn_model.test_step``, e.g.
-        :class:`SFCIRN`) and walks of its share of the images and writes
-        ``<mask_dir>/<id>.png`` atomically; valid masks are skipped, and
-        ``<mask_dir>/manifest.json`` (IRN weights, walk settings, the CAMs'
-        manifest) refuses masks of another model or settings. The masks of
-        the images with a ground-truth mask are scored (``mask`` prefix).
-
-        Returns:
-            dict[str, float]: The metrics (all ranks).
+        Needs the ``cams/`` of :meth:`run` (``store_cams=True``); writes
+        ``<mask_dir>/<id>.png`` and returns their scores (``mask`` prefix).
         """
-        dataset = self._build_dataset()
-        self.image_flag = _image_flag(dataset)  # EXIF-aware size batches
-        palette = dataset.metainfo['palette']
-        ids = [_img_id(dataset.get_data_info(i)) for i in range(len(dataset))]
-        mine = self._my_share(range(len(ids)))
-        missing = [self._paths(ids[i])[0] for i in mine
-                   if not is_valid_cam_file(self._paths(ids[i])[0])]
-        if missing:
-            raise FileNotFoundError(
-                f'IRN masks need the CAMs of stage 2: {len(missing)} missing or invalid, '
-                f'e.g. {missing[0]}; run stage 2 into {self.out_dir} first')
-        manifest = self._mask_manifest(irn_model, dataset)
-        if is_main_process():
-            for path in glob.glob(osp.join(self.mask_dir, '*.tmp.*')):
-                os.remove(path)
-            _write_manifest(self.mask_dir, manifest)
-        barrier()
-        _check_manifest(self.mask_dir, manifest, 'masks of another IRN model or settings')
-        todo = [i for i in mine if not is_valid_label_png(self._mask_path(ids[i]))]
-        print_log(f'IRN masks: {len(ids)} images, {len(todo)} to refine on this rank',
-                  logger='current')
-        self._refine_loop(irn_model, dataset, todo, palette)
-        barrier()
-        metrics = {}
-        if self.evaluate:
-            metrics = self._score_masks(dataset, ids, self._eval_indices(dataset, ids))
+        stage3 = IRNMaskGenerator(
+            self.out_dir, self.dataloader_cfg, walk=self.walk,
+            mask_dir=osp.relpath(self.mask_dir, self.out_dir), batch_size=self.batch_size,
+            evaluate=self.evaluate, eval_ann_file=self.eval_ann_file)
+        metrics = stage3.run(irn_model)
         if self.region_writer is not None:
+            dataset = self._build_dataset()
+            self.image_flag = image_flag(dataset)
             metrics.update(self.region_writer.run(
-                self, dataset, ids, self.mask_dir, osp.join(self.mask_dir, 'manifest.json'),
-                palette, 'mask'))
+                self, dataset, image_ids(dataset), self.mask_dir,
+                osp.join(self.mask_dir, 'manifest.json'), dataset.metainfo['palette'], 'mask'))
         return metrics
-
-    def _mask_path(self, img_id: str) -> str:
-        return osp.join(self.mask_dir, img_id + '.png')
-
-    def _mask_manifest(self, irn_model, dataset) -> dict:
-        """IRN weights and test settings, walk settings, classes, the CAMs' manifest."""
-        manifest = self._manifest(irn_model, dataset)
-        manifest.pop('crf')
-        manifest['walk'] = asdict(self.walk)
-        cam_manifest = osp.join(self.out_dir, 'manifest.json')
-        if osp.isfile(cam_manifest):
-            with open(cam_manifest) as f:
-                manifest['cams'] = json.load(f)
-        return manifest
-
-    @torch.no_grad()
-    def _refine_loop(self, irn_model, dataset, todo: List[int], palette) -> None:
-        """Edge maps and walks of ``todo`` (this rank's share), written as PNGs."""
-        if not todo:
-            return
-        module = irn_model.module if is_model_wrapper(irn_model) else irn_model
-        was_training = module.training
-        module.eval()
-        loader = DataLoader(Subset(dataset, todo),
-                            batch_sampler=self._same_size_batches(dataset, todo),
-                            num_workers=self.dataloader_cfg.get('num_workers', 0),
-                            collate_fn=pseudo_collate)
-        progress = ProgressBar(len(loader)) if is_main_process() else None
-        for data in loader:
-            for sample in irn_model.test_step(data):
-                img_id = _img_id(sample.metainfo)
-                keys, cam_w, cam_p = load_cams(self._paths(img_id)[0])
-                label = sfc_masks(keys, cam_w, cam_p, sample.edge_map.data[0], self.walk)
-                save_label_png(self._mask_path(img_id), label, palette)
-            if progress is not None:
-                progress.update()
-        module.train(was_training)
-
-    def _score_masks(self, dataset, ids: List[str], indices: List[int]) -> Dict[str, float]:
-        """mIoU of the masks (255 counted as background), sharded over ranks."""
-        if not indices:
-            print_log('IRN masks: no image with a ground-truth mask to score', logger='current')
-            return {}
-        evaluator = Evaluator(dict(type='IoUMetric', iou_metrics=['mIoU'], prefix='mask'))
-        evaluator.dataset_meta = dataset.metainfo
-        num_classes = len(dataset.metainfo['classes'])
-        for idx in self._my_share(indices):
-            info = dataset.get_data_info(idx)
-            label = load_label_png(self._mask_path(ids[idx])).astype(np.int64)
-            label[label == UNCERTAIN] = 0
-            sample = SegDataSample(metainfo=dict(img_path=info['img_path']))
-            sample.gt_sem_seg = PixelData(data=self._load_gt(info, num_classes))
-            sample.pred_sem_seg = PixelData(data=torch.from_numpy(label)[None])
-            evaluator.process([sample])
-        return evaluator.evaluate(len(indices))

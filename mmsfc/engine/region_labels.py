@@ -18,17 +18,12 @@ from dataclasses import asdict
 from multiprocessing import Pool
 from typing import Dict, List, Optional
 
-import numpy as np
 import torch
 from mmengine.dist import all_reduce, barrier, is_main_process
-from mmengine.evaluator import Evaluator
 from mmengine.logging import print_log
-from mmengine.structures import PixelData
 from mmengine.utils import track_progress
-from mmseg.structures import SegDataSample
 
 from mmsfc.postprocess import (
-    UNCERTAIN,
     RegionRule,
     build_region_source,
     is_valid_label_png,
@@ -37,7 +32,14 @@ from mmsfc.postprocess import (
     save_label_png,
 )
 
-from .pseudo_labels import _check_manifest, _read_rgb, _write_manifest
+from .stage_files import (
+    check_manifest,
+    eval_indices,
+    my_share,
+    read_rgb,
+    score_label_files,
+    write_manifest,
+)
 
 
 def _refine_task(task: tuple) -> float:
@@ -45,7 +47,7 @@ def _refine_task(task: tuple) -> float:
     source, rule, img_path, image_flag, img_id, label_path, out_path, palette = task
     start = time.perf_counter()
     labels = load_label_png(label_path)
-    image = _read_rgb(img_path, image_flag)
+    image = read_rgb(img_path, image_flag)
     if image.shape[:2] != labels.shape:
         raise ValueError(f'image {img_path} is {image.shape[1]}x{image.shape[0]} but its label '
                          f'{label_path} is {labels.shape[1]}x{labels.shape[0]}')
@@ -83,8 +85,9 @@ class RegionLabelWriter:
         """Refine ``label_dir`` into :meth:`out_dir` and score it (``<prefix>_<type>``).
 
         Args:
-            generator (PseudoLabelGenerator): Supplies the sharding, the
-                image decode flag, the scoring switch and the ground truth.
+            generator (PseudoLabelGenerator | IRNMaskGenerator): Supplies the
+                image decode flag, the scoring switch and the split scored
+                (``image_flag``, ``evaluate``, ``eval_ann_file``).
             dataset: The split's dataset.
             ids (list[str]): Image ids, in dataset order.
             label_dir (str): Folder of the label PNGs.
@@ -102,11 +105,11 @@ class RegionLabelWriter:
         if is_main_process():
             for path in glob.glob(osp.join(out_dir, '*.tmp.*')):
                 os.remove(path)
-            _write_manifest(out_dir, manifest)
+            write_manifest(out_dir, manifest)
         barrier()
-        _check_manifest(out_dir, manifest, 'labels of other regions, rule or source labels')
+        check_manifest(out_dir, manifest, 'labels of other regions, rule or source labels')
         tasks = []
-        for idx in generator._my_share(range(len(ids))):
+        for idx in my_share(range(len(ids))):
             label_path = osp.join(label_dir, ids[idx] + '.png')
             out_path = osp.join(out_dir, ids[idx] + '.png')
             if is_valid_label_png(out_path):
@@ -126,8 +129,9 @@ class RegionLabelWriter:
         barrier()
         if not generator.evaluate:
             return {}
-        return score_label_dir(generator, dataset, ids, generator._eval_indices(dataset, ids),
-                               out_dir, f'{prefix}_{self.type}')
+        return score_label_files(dataset, ids, eval_indices(dataset, ids, generator.eval_ann_file),
+                                 lambda img_id: osp.join(out_dir, img_id + '.png'),
+                                 f'{prefix}_{self.type}')
 
     def _manifest(self, label_manifest: str) -> dict:
         manifest = dict(regions=self.source.settings(), rule=asdict(self.rule))
@@ -142,23 +146,3 @@ class RegionLabelWriter:
             with Pool(self.nproc) as pool:
                 return float(sum(pool.map(_refine_task, tasks, chunksize=1)))
         return float(sum(track_progress(_refine_task, tasks)))
-
-
-def score_label_dir(generator, dataset, ids: List[str], indices: List[int], directory: str,
-                    prefix: str) -> Dict[str, float]:
-    """mIoU of the label PNGs in ``directory`` (255 counted as background), sharded over ranks."""
-    if not indices:
-        print_log(f'{directory}: no image with a ground-truth mask to score', logger='current')
-        return {}
-    evaluator = Evaluator(dict(type='IoUMetric', iou_metrics=['mIoU'], prefix=prefix))
-    evaluator.dataset_meta = dataset.metainfo
-    num_classes = len(dataset.metainfo['classes'])
-    for idx in generator._my_share(indices):
-        info = dataset.get_data_info(idx)
-        label = load_label_png(osp.join(directory, ids[idx] + '.png')).astype(np.int64)
-        label[label == UNCERTAIN] = 0
-        sample = SegDataSample(metainfo=dict(img_path=info['img_path']))
-        sample.gt_sem_seg = PixelData(data=generator._load_gt(info, num_classes))
-        sample.pred_sem_seg = PixelData(data=torch.from_numpy(label)[None])
-        evaluator.process([sample])
-    return evaluator.evaluate(len(indices))

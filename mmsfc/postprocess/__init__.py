@@ -32,7 +32,8 @@ from .regions import (
 )
 
 __all__ = [
-    'background_rule', 'channel_argmax', 'foreground_margin', 'otsu_bg_offset', 'CAM_DTYPE', 'CRFParams', 'DEEPLAB_CRF', 'UNCERTAIN',
+    'background_rule', 'channel_argmax', 'foreground_margin', 'otsu_bg_offset', 'CAM_DTYPE',
+    'CRFParams', 'DEEPLAB_CRF', 'UNCERTAIN',
     'as_stored_cam',
     'cams_to_crf_label',
     'crf_labels', 'crf_probabilities', 'is_valid_cam_file', 'is_valid_label_png', 'load_cams',

@@ -18,6 +18,7 @@ from conftest import REPO_ROOT
 from mmsfc.engine import CheckpointMatchHook, count_matching_tensors, trusted_local_checkpoints
 
 
+@pytest.mark.slow
 def test_import_mmsfc_leaves_mmengine_loader_alone():
     code = ('import mmsfc\n'
             'from mmengine.runner import CheckpointLoader\n'

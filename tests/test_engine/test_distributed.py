@@ -4,6 +4,7 @@ import subprocess
 import sys
 from unittest.mock import patch
 
+import pytest
 import torch.distributed as torch_dist
 from mmengine.config import Config
 
@@ -68,6 +69,7 @@ with open(os.path.join(root, f'done{rank}'), 'w') as f:
 '''
 
 
+@pytest.mark.slow
 def test_teardown_after_a_gather_never_deadlocks(tmp_path):
     """Two gloo processes, 100 rounds of init / ``all_gather_object`` /
     teardown. Destroying the group with the GIL held while a gloo thread frees

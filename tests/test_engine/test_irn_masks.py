@@ -88,6 +88,7 @@ def test_masks_need_the_stored_cams(toy_voc, tmp_path):
         PseudoLabelGenerator(str(tmp_path / 'empty'), dataloader_cfg(toy_voc)).refine(irn_model())
 
 
+@pytest.mark.slow
 def test_hook_in_irn_mode_and_the_tool_write_the_same_masks(toy_voc, tiny_model, stage2,
                                                             tmp_path):
     model = irn_model()

@@ -16,8 +16,10 @@ import torch
 from PIL import Image
 
 import mmsfc.engine.pseudo_labels as pl_module
+import mmsfc.engine.stage_files as stage_files
 from conftest import REPO_ROOT, TOY_CONFIG
 from mmsfc.engine import PseudoLabelGenerator
+from mmsfc.engine.stage_files import eval_indices, same_size_batches
 from mmsfc.postprocess import load_cams, load_label_png
 from mmsfc.testing import TOY_CLASSES, generate_toy_voc
 
@@ -59,7 +61,7 @@ def test_two_ranks_write_each_file_once_and_rerun_skips(toy_voc, tiny_model, tmp
                                                         counting_writes):
     out_dir = str(tmp_path / 'out')
     for rank in range(2):
-        with patch.object(pl_module, 'get_dist_info', return_value=(rank, 2)), \
+        with patch.object(stage_files, 'get_dist_info', return_value=(rank, 2)), \
                 patch('mmengine.dataset.sampler.get_dist_info', return_value=(rank, 2)):
             PseudoLabelGenerator(out_dir, dataloader_cfg(toy_voc), evaluate=False).run(tiny_model)
     ids = [f'2000_{i:06d}' for i in range(24)]
@@ -148,6 +150,7 @@ def run_tool(config, ckpt, out_dir, root):
         env=dict(os.environ, PYTHONWARNINGS='ignore', OMP_NUM_THREADS='1'))
 
 
+@pytest.mark.slow
 def test_killed_run_restarted_gives_the_same_files(tmp_path, tiny_model):
     root = str(tmp_path / 'voc')
     generate_toy_voc(root, dict(train_aug=30, train=4, val=0), size_range=(120, 160), seed=1)
@@ -183,7 +186,7 @@ def test_same_size_batches_give_the_files_of_batch_one(tiny_model, tmp_path):
     one, four = str(tmp_path / 'one'), str(tmp_path / 'four')
     PseudoLabelGenerator(one, dataloader_cfg(root), evaluate=False).run(tiny_model)
     generator = PseudoLabelGenerator(four, dataloader_cfg(root), evaluate=False, batch_size=4)
-    batches = generator._same_size_batches(generator._build_dataset(), list(range(12)))
+    batches = same_size_batches(generator._build_dataset(), list(range(12)), 4, 'color')
     assert sorted(i for batch in batches for i in batch) == list(range(12))
     assert max(len(batch) for batch in batches) > 1
     generator.run(tiny_model)
@@ -225,7 +228,7 @@ def test_streamed_rerun_and_scoring_only_images_with_masks(toy_voc, tiny_model, 
                                      eval_ann_file='ImageSets/Segmentation/train.txt')
     dataset = generator._build_dataset()
     ids = [f'2000_{i:06d}' for i in range(24)]
-    assert generator._eval_indices(dataset, ids) == [4, 5, 6, 7]
+    assert eval_indices(dataset, ids, generator.eval_ann_file) == [4, 5, 6, 7]
     first = generator.run(tiny_model)
     assert 'cam/mIoU_final' in first and 'pseudo_label/mIoU' in first
     second = generator.run(tiny_model)  # nothing left to infer: no streamed CAM score

@@ -14,8 +14,8 @@ import torch
 from mmengine.config import Config
 from mmseg.registry import MODELS
 
-import mmsfc.engine.pseudo_labels as pl_module
 import mmsfc.engine.region_labels as rl_module
+import mmsfc.engine.stage_files as stage_files
 from conftest import REPO_ROOT, TOY_CONFIG, load_tool
 from mmsfc.engine import PseudoLabelGenerator
 from mmsfc.engine.hooks import CAMToPseudoLabelHook
@@ -75,7 +75,7 @@ def test_labels_refined_once_per_image_over_two_ranks_scored_and_resumed(
     regions = dict(type='folder', root=gt_regions)
     rule = dict(majority=0.4)
     for rank in range(2):
-        with patch.object(pl_module, 'get_dist_info', return_value=(rank, 2)), \
+        with patch.object(stage_files, 'get_dist_info', return_value=(rank, 2)), \
                 patch('mmengine.dataset.sampler.get_dist_info', return_value=(rank, 2)):
             PseudoLabelGenerator(out_dir, dataloader_cfg(toy_voc), evaluate=False,
                                  regions=regions, region_rule=rule).run(tiny_model)

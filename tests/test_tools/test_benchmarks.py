@@ -51,13 +51,14 @@ def test_training_benchmark_runs_a_segmentor_on_random_label_maps(capsys):
 
 
 def test_training_benchmark_runs_irn_on_stride4_label_maps(capsys):
-    """Stage 3's IRN: its frozen backbone's folded copy leaves the losses, and the
-    count sees the backbone's convolutions through the TorchScript copy."""
+    """Stage 3's IRN: its frozen backbone's folded copy (``--fast-cfg fuse_bn=True``)
+    keeps the losses to float rounding and the count."""
     benchmark = load_tool('benchmark')
     results = {}
     for variant in ('fast', 'plain'):
-        benchmark.main([TOY_IRN_CFG, '--run-variant', variant, '--batch-size', '2',
-                        '--crop', '64', '--iters', '2', '--warmup', '1'])
+        benchmark.main(['step', TOY_IRN_CFG, '--run-variant', variant, '--batch-size', '2',
+                        '--crop', '64', '--iters', '2', '--warmup', '1',
+                        '--fast-cfg', 'fuse_bn=True'])
         results[variant] = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     fast, plain = results['fast'], results['plain']
     assert len(fast['losses']) == 3 and np.isfinite(fast['losses']).all()
@@ -68,6 +69,7 @@ def test_training_benchmark_runs_irn_on_stride4_label_maps(capsys):
         benchmark.main([TOY_IRN_CFG, '--run-variant', 'fast', '--channels-last'])
 
 
+@pytest.mark.slow
 def test_a_failing_variant_ends_the_benchmark_with_its_own_error(capfd):
     """The variant's process prints why it failed; the tool names the variant, no traceback."""
     with pytest.raises(SystemExit, match='the fast variant failed'):
@@ -78,14 +80,32 @@ def test_a_failing_variant_ends_the_benchmark_with_its_own_error(capfd):
     assert 'no channels_last switch' in err and 'CalledProcessError' not in err
 
 
+@pytest.mark.slow
 def test_pseudo_label_benchmark_reports_every_figure(capsys):
-    load_tool('benchmark_pseudo_labels').main([TOY_CFG, '--images', '2', '--size', '40', '56',
-                                               '--nproc', '2'])
+    load_tool('benchmark').main(['pseudo-labels', TOY_CFG, '--images', '2', '--size', '40',
+                                 '56', '--crf', '--nproc', '2'])
     out = capsys.readouterr().out
     for line in ('CAM inference, fast path:', 'CAM inference, plain path:',
-                 'CRF, 1 process:', 'CRF, 2 processes:', 'x 1 process)',
-                 'whole stage (2 processes for the CRF)', 'with the CRF overlapped'):
+                 'peak memory of the inference:', 'CRF, 1 process:', 'CRF, 2 processes:',
+                 'x 1 process)', 'whole stage (2 processes for the CRF)',
+                 'with the CRF overlapped'):
         assert line in out, out
+
+
+def test_pseudo_label_benchmark_runs_one_variant_with_extra_switches(capsys):
+    load_tool('benchmark').main(['pseudo-labels', TOY_CFG, '--images', '1', '--size', '40',
+                                 '48', '--variants', 'fast', '--fast-cfg', 'fuse_bn=True',
+                                 'pcm_symmetric_blocks=2'])
+    out = capsys.readouterr().out
+    assert 'CAM inference, fast path:' in out and 'plain path' not in out
+    with pytest.raises(SystemExit):
+        load_tool('benchmark').main(['pseudo-labels', TOY_CFG, '--fast-cfg', 'fuse_bn'])
+
+
+def test_loader_benchmark_reports_images_per_second(capsys):
+    load_tool('benchmark').main(['loader', TOY_CFG, '--images', '8', '--size', '40', '56',
+                                 '--batches', '2', '--warmup', '1', '--num-workers', '0'])
+    assert 'images/s' in capsys.readouterr().out
 
 
 def _samples(labels):
@@ -94,16 +114,14 @@ def _samples(labels):
 
 
 def test_step_flops_counts_what_the_step_runs_and_leaves_the_model_as_it_was(tiny_model):
-    """The count sees the frozen stages that the fast path runs as TorchScript
-    copies, grows with the batch, and changes no state of the model."""
+    """The count is the step's, grows with the batch, and changes no state of the model."""
     benchmark = load_tool('benchmark')
     model = tiny_model.train()
     torch.manual_seed(0)
     inputs = torch.randn(2, 3, 64, 64)
     labels = np.eye(len(model.loss_msdw.dc), dtype=np.float32)[:2]
-    fast_cfg = dict(model.train_cfg)
-    assert fast_cfg['fuse_bn'] and fast_cfg['freeze_frozen_stages']
-    model.loss(inputs, _samples(labels))  # the fast path's TorchScript copies exist now
+    fast_cfg = dict(model.train_cfg, **model.FAST_TRAIN_CFG)
+    model.train_cfg.update(fast_cfg)
     state = {key: value.clone() for key, value in model.state_dict().items()}
     head = model.classifier.weight
     head.grad = accumulated = torch.ones_like(head)  # e.g. gradient accumulation
@@ -115,17 +133,10 @@ def test_step_flops_counts_what_the_step_runs_and_leaves_the_model_as_it_was(tin
     assert all(p.grad is None for p in model.parameters())
     for key, value in model.state_dict().items():
         torch.testing.assert_close(value, state[key], rtol=0, atol=0, msg=key)
-    # the same step with the frozen stages run as modules, counted directly
-    model.train_cfg.update(freeze_frozen_stages=False)
+    # the same step counted directly
     with FlopCounterMode(display=False) as counter:
         sum(model.loss(inputs, _samples(labels)).values()).backward()
     assert flop == counter.get_total_flops()
-    # counted with the TorchScript copies, the frozen stages' convolutions go unseen
-    model.train_cfg.update(fast_cfg)
-    model.zero_grad(set_to_none=True)
-    with FlopCounterMode(display=False) as counter:
-        sum(model.loss(inputs, _samples(labels)).values()).backward()
-    assert counter.get_total_flops() < flop
     # per image: the step's arithmetic is linear in the batch, also under autocast
     half = benchmark.step_flops(model, inputs[:1], _samples(labels[:1]), torch.bfloat16)
     assert flop == 2 * half
@@ -199,26 +210,13 @@ def test_training_benchmark_cycles_a_capped_pool(capsys, monkeypatch):
 
 def test_pseudo_label_benchmark_refuses_a_process_count_below_one(capsys):
     with pytest.raises(SystemExit):
-        load_tool('benchmark_pseudo_labels').main([TOY_CFG, '--nproc', '2', '0'])
+        load_tool('benchmark').main(['pseudo-labels', TOY_CFG, '--nproc', '2', '0'])
     assert "--nproc takes counts of 1 or more, got [2, 0]" in capsys.readouterr().err
 
 
 def test_crf_process_counts_default_to_two_and_all_cores_within_the_images():
-    counts = load_tool('benchmark_pseudo_labels').crf_process_counts
+    counts = load_tool('benchmark').crf_process_counts
     assert counts(None, images=8, cores=64) == [1, 2, 8]
     assert counts(None, images=100, cores=16) == [1, 2, 16]
     assert counts(None, images=8, cores=1) == [1]
     assert counts([4, 16], images=8, cores=2) == [1, 4, 16]  # asked for: timed as asked
-
-
-def test_gpu_benchmark_script_stops_at_once_without_a_gpu(tmp_path):
-    import os
-    import subprocess
-
-    out = tmp_path / 'logs'
-    run = subprocess.run(['bash', f'{REPO_ROOT}/tools/misc/gpu_benchmarks.sh', str(out)],
-                         env=dict(os.environ, CUDA_VISIBLE_DEVICES=''), capture_output=True,
-                         text=True, timeout=120)
-    assert run.returncode != 0
-    assert 'no CUDA device' in run.stderr
-    assert not list(out.iterdir())  # no benchmark ran

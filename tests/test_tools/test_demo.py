@@ -3,11 +3,13 @@
 import json
 import os.path as osp
 
+import pytest
 from PIL import Image
 
 from conftest import load_tool
 
 
+@pytest.mark.slow
 def test_quick_demo_learns_and_writes_its_report(tmp_path):
     work_dir = tmp_path / 'demo'
     summary = load_tool('demo').main(['--quick', '--work-dir', str(work_dir)])

@@ -47,6 +47,7 @@ def weights_only_by_default(monkeypatch):
     monkeypatch.setattr(torch, 'load', load)
 
 
+@pytest.mark.slow
 def test_train_resume_and_test_with_weights_only_torch(toy_voc, tmp_path, monkeypatch):
     weights_only_by_default(monkeypatch)
     train, test = load_tool('train'), load_tool('test')
@@ -103,6 +104,7 @@ def test_train_resume_and_test_with_weights_only_torch(toy_voc, tmp_path, monkey
     assert drawn == [f'test_2000_{i:06d}.jpg_4.png' for i in range(8)], drawn  # iteration 4
 
 
+@pytest.mark.slow
 def test_dist_train_two_processes_on_cpu(toy_voc, tmp_path):
     work_dir = str(tmp_path / 'dist')
     result = run_on_free_port(
@@ -123,6 +125,7 @@ def test_dist_train_two_processes_on_cpu(toy_voc, tmp_path):
     assert '2 re-sampled per step (N_IBR=2, C_IBR=3, N_iter=6)' in log
 
 
+@pytest.mark.slow
 def test_missing_config_is_a_one_line_error(tmp_path):
     result = run_cli(['tools/train.py', str(tmp_path / 'nope.py')])
     assert result.returncode != 0
@@ -133,6 +136,7 @@ def test_missing_config_is_a_one_line_error(tmp_path):
     assert 'error: checkpoint file not found' in result.stderr and 'Traceback' not in result.stderr
 
 
+@pytest.mark.slow
 def test_amp_without_a_gpu_is_a_one_line_error(tmp_path, monkeypatch):
     monkeypatch.setenv('CUDA_VISIBLE_DEVICES', '')  # a machine without a GPU
     result = run_cli(['tools/train.py', TOY_CONFIG, '--work-dir', str(tmp_path),
@@ -143,6 +147,7 @@ def test_amp_without_a_gpu_is_a_one_line_error(tmp_path, monkeypatch):
         "mmengine's AmpOptimWrapper refuses the cpu device of this machine")
 
 
+@pytest.mark.slow
 def test_unknown_type_names_the_type(toy_voc, tmp_path):
     result = run_cli(['tools/train.py', TOY_CONFIG, '--work-dir', str(tmp_path),
                       *data_options(toy_voc, 'model.type=NoSuchClassifier')])
@@ -150,6 +155,7 @@ def test_unknown_type_names_the_type(toy_voc, tmp_path):
     assert 'NoSuchClassifier is not in the mmseg::model registry' in result.stderr
 
 
+@pytest.mark.slow
 def test_cam_to_pseudo_label_hook_after_training(toy_voc, tmp_path):
     hook_dataloader = dict(num_workers=0, dataset=dict(
         type='SFCVOCDataset', data_root=toy_voc, metainfo=dict(classes=TOY_CLASSES),
@@ -172,6 +178,7 @@ def test_cam_to_pseudo_label_hook_after_training(toy_voc, tmp_path):
     assert re.search(r'pseudo_label/mIoU: \d', log) and re.search(r'cam/mIoU_final: \d', log)
 
 
+@pytest.mark.slow
 def test_dist_test_and_pseudo_labels_with_two_processes(toy_voc, tmp_path):
     """tools/dist_test.sh and torchrun make_pseudo_labels.py: the results of one process."""
     from mmseg.registry import MODELS
@@ -209,6 +216,7 @@ def test_dist_test_and_pseudo_labels_with_two_processes(toy_voc, tmp_path):
             assert a.read() == b.read(), name
 
 
+@pytest.mark.slow
 def test_test_tool_warns_when_checkpoint_keys_do_not_match(toy_voc, tmp_path):
     """A checkpoint under other key names loads nothing: the log says how much matched."""
     from mmengine.config import Config
@@ -227,6 +235,7 @@ def test_test_tool_warns_when_checkpoint_keys_do_not_match(toy_voc, tmp_path):
     assert f'CHECKPOINT MISMATCH: only {matched} of {len(state)} model tensors' in log
 
 
+@pytest.mark.slow
 def test_gt_selected_checkpoint_by_w_plus_p(toy_voc, tmp_path):
     """save_best on the sum mIoU(M_W) + mIoU(M_P), as the _gt-selected SFC config."""
     work_dir = str(tmp_path / 'best')
@@ -287,9 +296,7 @@ def test_bfloat16_amp_wrapper_updates_as_the_plain_wrapper_under_autocast(
             del wrapper_cfg['dtype'], wrapper_cfg['loss_scale']
         wrapper = build_optim_wrapper(model, wrapper_cfg)
         for step in range(2):
-            # the first step finds the BN pairs, plans the resize and traces the frozen
-            # stem; a trace under a dispatch mode (DeviceReads) records no input, which
-            # freeze_for_inference's check refuses with a warning: only the second is watched
+            # the first step plans the resize: only the second is watched
             with DeviceReads() if step else contextlib.nullcontext() as record:
                 if name == 'plain':
                     with torch.autocast('cpu', dtype=torch.bfloat16):

@@ -26,20 +26,6 @@ its ``data`` module) or ``make_cam.py`` imports (``--authors-imports
 scripts``: those installed; the run lists any that are missing, which makes
 its peak a lower bound).
 
-Each implementation's steps also report the minor page faults they take
-(pages the kernel maps in on first touch). glibc's ``malloc`` serves large
-blocks with ``mmap`` and gives them back on ``free``, so a tensor allocated
-anew each step is faulted in anew; on a VM each fault costs about a
-microsecond, and an implementation that allocates more temporaries pays more.
-``--keep-freed-memory`` sets glibc's mmap and trim thresholds to 1 GiB at the
-start of the process (``mallopt``, the same as the environment variables
-``MALLOC_MMAP_THRESHOLD_`` and ``MALLOC_TRIM_THRESHOLD_``), so that freed
-blocks stay in the heap and later steps reuse them, as a caching allocator
-(PyTorch's CUDA allocator, jemalloc) would, for both implementations alike.
-It removes most faults, not all: glibc does not always fit a new block into a
-freed one (a 64-byte aligned request is a little larger than the block freed),
-and then grows its heap instead; the run prints what faults remain.
-
 - ``--mode train``: full training steps, i.e. both scales, the losses,
   backward, gradient clipping at 1 and SGD. The authors' loss is computed in
   their train script's loop (not importable); here it is written out from its
@@ -64,11 +50,9 @@ Examples::
     python tools/misc/benchmark_vs_authors.py --authors-repo ../SFC --mode check
 """
 import argparse
-import ctypes
 import gc
 import importlib
 import os.path as osp
-import resource
 import sys
 import time
 import types
@@ -99,39 +83,6 @@ def peak_rss_gib() -> Tuple[float, float]:
                 key, value = line.split(':')
                 fields[key] = int(value.split()[0]) / 2**20
     return fields['VmRSS'], fields['VmHWM']
-
-
-def minor_page_faults() -> int:
-    """Minor page faults of this process so far (pages mapped in on first touch)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-
-
-#: glibc's ``mallopt`` parameters (malloc.h) and the value ``--keep-freed-memory`` gives them.
-M_TRIM_THRESHOLD, M_MMAP_THRESHOLD, KEEP_FREED_BYTES = -1, -3, 2**30
-
-
-def keep_freed_memory() -> None:
-    """Keep freed blocks up to 1 GiB in glibc's heap instead of unmapping them.
-
-    Raises:
-        RuntimeError: Where the C library is not glibc (no ``mallopt``).
-    """
-    try:
-        mallopt = ctypes.CDLL('libc.so.6').mallopt
-    except (OSError, AttributeError) as error:
-        raise RuntimeError('--keep-freed-memory needs glibc (mallopt)') from error
-    for param in (M_MMAP_THRESHOLD, M_TRIM_THRESHOLD):
-        if mallopt(param, KEEP_FREED_BYTES) != 1:
-            raise RuntimeError(f'mallopt({param}, {KEEP_FREED_BYTES}) failed')
-
-
-def release_free_memory() -> None:
-    """Return freed heap pages to the system (glibc), so the RSS is what is in use."""
-    gc.collect()
-    try:
-        ctypes.CDLL('libc.so.6').malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc: the RSS keeps the freed pages
-        pass
 
 
 #: Third-party modules the authors' scripts import, besides torch and numpy
@@ -218,7 +169,7 @@ def build_ours(repo: str, randomize_bn: bool = False):
     converted, _ = convert(build_authors(repo, randomize_bn=randomize_bn).state_dict())
     ours.load_state_dict(converted, strict=True)
     del converted
-    release_free_memory()  # the authors' copy, built here only for its weights
+    gc.collect()  # the authors' copy, built here only for its weights
     return ours, cfg
 
 
@@ -399,26 +350,20 @@ def run(args) -> None:
     steps = {impl: make_step(args, impl) for impl in impls}
     before, _ = peak_rss_gib()  # models built, nothing run yet
     times = {impl: [] for impl in impls}
-    faults = {impl: [] for impl in impls}
     for index, batch in enumerate(batches):
         for impl in impls:  # both: step by step in turn, so drift hits both alike
-            faults_before = minor_page_faults()
             start = time.perf_counter()
             steps[impl](*batch)
             if index >= args.warmup:
                 times[impl].append(time.perf_counter() - start)
-                faults[impl].append(minor_page_faults() - faults_before)
     _, peak = peak_rss_gib()
     names = dict(ours='ours' + (' (fast paths off)' if args.plain else ''),
                  authors='authors' + (" (with their scripts' imports)"
                                       if args.authors_imports == 'scripts' else ''))
-    if args.keep_freed_memory:
-        print('glibc keeps freed memory (--keep-freed-memory)')
     for impl in impls:
         print(f'{names[impl]} {args.mode}: {torch.get_num_threads()} threads; step min '
               f'{min(times[impl]):.3f} s, median {np.median(times[impl]):.3f} s over '
-              f'{len(times[impl])}; {images_per_step / np.median(times[impl]):.3f} images/s; '
-              f'{np.median(faults[impl]):.0f} minor page faults a step (median)')
+              f'{len(times[impl])}; {images_per_step / np.median(times[impl]):.3f} images/s')
     if len(impls) == 1:
         print(f'peak RSS {peak:.2f} GiB (process), {peak - before:+.2f} GiB over the RSS '
               'before the first step')
@@ -449,15 +394,7 @@ def main(argv=None) -> int:
     parser.add_argument('--iters', type=int, default=3)
     parser.add_argument('--warmup', type=int, default=1)
     parser.add_argument('--seed', type=int, default=0)
-    parser.add_argument('--keep-freed-memory', action='store_true',
-                        help="glibc keeps freed blocks (mmap and trim thresholds 1 GiB), so "
-                        "steps reuse memory instead of faulting pages in anew")
     args = parser.parse_args(argv)
-    if args.keep_freed_memory:
-        try:
-            keep_freed_memory()  # before any model or batch is allocated
-        except RuntimeError as error:
-            parser.error(str(error))
     if args.mode == 'check':
         return run_check(args)
     run(args)

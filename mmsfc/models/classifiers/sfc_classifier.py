@@ -1,8 +1,7 @@
 # Copyright (c) mmsfc contributors. All rights reserved.
 from collections import defaultdict
-from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -12,7 +11,6 @@ from mmengine.model import BaseModel
 from mmengine.structures import PixelData
 from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
-from PIL import Image
 from torch import Tensor
 
 from ..utils.cam_ops import (
@@ -22,17 +20,10 @@ from ..utils.cam_ops import (
     max_normalize,
     normalized_cam_with_background,
 )
-from ..utils.fuse import BatchNormFolder, FoldedModuleCache, _children_replaced
+from ..utils.fuse import FoldedModuleCache
+from ..utils.image_resize import host_pixels, resize_normalized, to_device
 
 _INFERENCE_MAPS = ('final', 'w', 'p')
-
-
-def _to_device(tensor: Tensor, device: torch.device) -> Tensor:
-    """``tensor`` from the host on ``device``; to a GPU through pinned memory,
-    so that the copy does not wait for the work queued there."""
-    if device.type == 'cuda':
-        return tensor.pin_memory().to(device, non_blocking=True)
-    return tensor.to(device)
 
 
 @dataclass
@@ -56,12 +47,9 @@ class SFCClassifier(BaseModel):
 
     Training (:meth:`loss`, docs/method_notes.md §6) runs the batch at full scale and at
     a bilinear ×0.5 copy (``align_corners=True``) and returns
-
-    ``L = L_cls + L_DW^P + L_DW^W`` (paper Eq. 8 with the code's weights),
-
-    where ``L_cls`` is the multi-label soft-margin loss of the GAP logits
-    averaged over the two scales, and the consistency terms come from
-    ``loss_msdw`` (:class:`MSDWLoss`).
+    ``L = L_cls + L_DW^P + L_DW^W`` (paper Eq. 8 with the code's weights):
+    ``L_cls``, the multi-label soft-margin loss of the GAP logits averaged over
+    the two scales, and the consistency terms of ``loss_msdw`` (:class:`MSDWLoss`).
 
     Inference (:meth:`predict`, docs/method_notes.md §12) runs every scale of
     ``test_cfg.scales`` on the image and its flip (merged by a sum of the
@@ -79,28 +67,30 @@ class SFCClassifier(BaseModel):
     which must be the map; token sequences ``(N, L, C)`` or pooled vectors
     ``(N, C)`` are refused (mmpretrain's ``VisionTransformer`` needs
     ``out_type='featmap'``, ``ConvNeXt`` ``gap_before_final_norm=False``).
-    The maps are used as follows:
 
     - the **last** map ``F_n`` feeds the 1×1 classifier (``in_channels`` =
       ``C_n``) and, with the image, the PCM guidance (``pcm.in_channels`` =
-      ``3 + C_n``);
-    - the **CAM grid** is the grid of ``F_n``: the CAM, ``M_W``, ``M_P``, the
-      valid-region mask and the seeds live on ``(h_n, w_n)``, i.e. the CAM
-      stride is the backbone's output stride at ``F_n`` (16 for ResNet-50
-      with strides (1, 2, 2, 1));
+      ``3 + C_n``); its grid ``(h_n, w_n)`` is the **CAM grid** of the CAM,
+      ``M_W``, ``M_P``, the valid-region mask and the seeds (stride 16 for
+      ResNet-50 with strides (1, 2, 2, 1));
     - **all** maps feed the prototype branch: side projection ``i`` reads
-      ``F_i`` **detached** (``prototype_head.in_channels[i]`` = ``C_i``, one
-      entry per map) and is resized bilinearly to the CAM grid.
+      ``F_i`` **detached** (``prototype_head.in_channels[i]`` = ``C_i``) and
+      is resized bilinearly to the CAM grid.
 
-    Which maps the backbone returns (and so the CAM stride) is chosen in its
-    config (``out_indices``, ``strides``, a truncated ``arch``); channel
-    counts come from the config and are checked against the maps at every
-    forward, with an error naming the mismatch.
+    Which maps the backbone returns is chosen in its config (``out_indices``,
+    ``strides``, a truncated ``arch``); channel counts come from the config
+    and are checked against the maps at every forward.
 
-    Data samples carry their labels in the metainfo: ``cls_label``, a
-    multi-hot array of shape ``(K,)`` over the foreground classes, and
-    optionally ``valid_box = (top, bottom, left, right)``, the region of the
-    input that holds the image (the rest is padding; defaults to all).
+    Data samples carry ``cls_label`` in their metainfo, a multi-hot array of
+    shape ``(K,)`` over the foreground classes, and optionally
+    ``valid_box = (top, bottom, left, right)``, the region of the input that
+    holds the image (the rest is padding; defaults to all).
+
+    ``train_cfg`` and ``test_cfg`` also hold opt-in switches of the
+    computation (``FAST_TRAIN_CFG`` / ``FAST_TEST_CFG`` turn on those that
+    keep the outputs to float rounding); every default is the plain
+    computation (``PLAIN_TRAIN_CFG`` / ``PLAIN_TEST_CFG``). What each switch
+    changes and gains: docs/performance.md.
 
     Args:
         backbone (dict): Backbone config, e.g. mmseg's ``ResNet`` or
@@ -114,71 +104,57 @@ class SFCClassifier(BaseModel):
         loss_msdw (dict): :class:`MSDWLoss` config; ``num_classes`` is filled
             with ``K``.
         loss_cls_weight (float): Weight of ``L_cls``. Defaults to 1.
-        train_cfg (dict, optional): Fast-path switches of :meth:`loss`, each
-            leaving the loss and the gradients equal to float rounding:
-            ``fuse_bn`` (True), the conv / BatchNorm pairs (BN in eval mode)
-            run as single convolutions: always in the frozen stages, and in
-            the trainable ones when the batch is large enough for it to save
-            memory (see :class:`BatchNormFolder`); ``freeze_frozen_stages``
-            (True), with ``fuse_bn`` on CPUs: the backbone's children without
-            trainable parameters (ResNet-50: ``layer1``, ``layer2``) and its
-            chains of frozen leaf children (the stem ``conv1``, ``bn1``,
-            ``relu``, ``maxpool``) run as folded copies frozen with
-            TorchScript (oneDNN convolutions with pre-packed weights), built
-            once and kept while their weights are; ``channels_last``
-            (False), the images enter in ``torch.channels_last`` memory format
-            (for GPUs; no gain measured on CPUs); ``sparse_side_features``
-            (True), as in ``test_cfg`` below (a quarter of the stride-4 side
-            projection's work and of what it keeps for backward).
+        train_cfg (dict, optional): Switches of :meth:`loss`:
+            ``sparse_side_features`` (False), the side projections computed
+            only at the pixels their resize to the CAM grid reads
+            (:meth:`SFCPrototypeHead.side_features`; float rounding);
+            ``channels_last`` (False), the images enter in
+            ``torch.channels_last`` memory format (float rounding).
         test_cfg (dict, optional): ``scales`` (default (1.0, 0.5, 1.5, 2.0)),
             ``flip`` (True), ``resize`` ('pil', see :meth:`_rescale`),
-            ``inference_map`` ('final'), ``alpha`` (1.0,
-            weight of ``M_P`` in the final map, Eq. 9), ``bg_offset`` (0.4)
-            and ``fg_scale`` (2.0), the background rule of docs/method_notes.md §12;
-            the fast-path switches ``fuse_bn`` (True: the backbone runs as a
-            copy with its frozen BatchNorms folded into the convolutions,
-            only under ``torch.no_grad``, when every BN is in eval mode and
-            the backbone has conv / BN pairs; a backbone without BatchNorms,
-            e.g. mmpretrain's ViT or ConvNeXt, runs as it is)
-            and ``channels_last`` (False: the backbone reads a
-            ``torch.channels_last`` input). Both leave the maps equal to
-            float rounding (tested to 1e-5). ``freeze_backbone`` (True): on
-            CPUs the folded copy is also frozen with TorchScript (oneDNN
-            convolutions with pre-packed weights; same maps to
-            float rounding, checked on two input sizes, tested), kept folded
-            if that fails.
-            ``backbone_autocast`` (None): 'bfloat16' or 'float16' runs the
-            backbone under autocast (GPUs; the heads stay in float32); this
-            changes the maps slightly. Three more leave the maps equal to
-            float rounding (tested to 1e-5): ``cpu_backbone_pixels``
-            (100000): on CPUs the backbone and the side projections of one
-            scale run in calls of equal-sized groups of images (the images and
-            their flips) of at most this many input pixels in all, at least
-            one image a call (small activations stay in cache: ResNet-50 at
-            375 × 500 runs the image and its flip apart, 8 % faster on a
-            2-core EPYC, and both in one call at scale 0.5; a narrow network
-            on small images wants more, e.g. the demo's config; None: the
-            whole batch in one call, as on GPUs);
-            ``pcm_symmetric_blocks`` (3): PCM forms its symmetric affinity
-            ``S`` as 3 × 3 blocks, only those on and above the diagonal (2/3
-            of the products; on CPUs as 1×1 convolutions, see
-            :func:`~mmsfc.models.necks.pcm.symmetric_propagation`; None: all
-            of ``S`` as in training);
-            ``sparse_side_features`` (True): the side projections are computed
-            only at the pixels their resize to the CAM grid reads
-            (:meth:`SFCPrototypeHead.side_features`). ``PLAIN_TEST_CFG`` turns
-            every fast path off.
+            ``inference_map`` ('final'), ``alpha`` (1.0, weight of ``M_P``
+            in the final map, Eq. 9), ``bg_offset`` (0.4) and ``fg_scale``
+            (2.0), the background rule of docs/method_notes.md §12. Switches:
+            ``sparse_side_features`` (False) and ``channels_last`` (False) as
+            in ``train_cfg``; ``fuse_bn`` (False), the backbone runs as a
+            copy with its frozen BatchNorms folded into the convolutions
+            (:class:`~mmsfc.models.utils.fuse.FoldedModuleCache`; not exact:
+            on the ResNet-50 config the CAM before PCM moves by about 4e-5);
+            ``backbone_autocast`` (None), 'bfloat16' or 'float16' runs the
+            backbone under autocast (the heads stay in float32; changes the
+            maps). CPU only, ignored on other devices (float rounding):
+            ``pcm_symmetric_blocks`` (None), PCM forms its symmetric affinity
+            as ``b × b`` blocks, only those on and above the diagonal
+            (:func:`~mmsfc.models.necks.pcm.symmetric_propagation`);
+            ``cpu_backbone_pixels`` (None), the backbone and the side
+            projections of one scale run in equal groups of images of at
+            most this many input pixels in all.
         data_preprocessor (dict, optional): ``SegDataPreProcessor`` config.
         init_cfg (dict, optional): Initialisation config.
     """
 
-    #: ``train_cfg`` / ``test_cfg`` entries with every fast path off: the plain
-    #: computation (benchmarks and tests compare against it).
-    PLAIN_TRAIN_CFG = dict(fuse_bn=False, freeze_frozen_stages=False, channels_last=False,
-                           sparse_side_features=False)
-    PLAIN_TEST_CFG = dict(fuse_bn=False, channels_last=False, freeze_backbone=False,
-                          backbone_autocast=None, cpu_backbone_pixels=None,
-                          pcm_symmetric_blocks=None, sparse_side_features=False)
+    #: ``train_cfg`` / ``test_cfg`` switches of the plain computation (the defaults).
+    PLAIN_TRAIN_CFG = dict(channels_last=False, sparse_side_features=False)
+    PLAIN_TEST_CFG = dict(fuse_bn=False, channels_last=False, backbone_autocast=None,
+                          cpu_backbone_pixels=None, pcm_symmetric_blocks=None,
+                          sparse_side_features=False)
+    #: The switches that keep the outputs equal to the plain ones to float rounding
+    #: (``tests/test_models/test_classifiers/test_sfc_exactness.py``), all on.
+    FAST_TRAIN_CFG = dict(sparse_side_features=True)
+    FAST_TEST_CFG = dict(cpu_backbone_pixels=100000, pcm_symmetric_blocks=3,
+                         sparse_side_features=True)
+    _TEST_OPTIONS = ('scales', 'flip', 'resize', 'inference_map', 'alpha', 'bg_offset',
+                     'fg_scale')
+    #: removed switches, with why
+    _REMOVED = dict(
+        fuse_bn='train_cfg.fuse_bn (BatchNorms folded in training) is removed: on ResNet-50 '
+        'it moved the gradients by 0.5 % of their scale',
+        freeze_frozen_stages='train_cfg.freeze_frozen_stages (TorchScript copies of the '
+        'frozen stages) is removed',
+        freeze_backbone='test_cfg.freeze_backbone (a TorchScript copy of the backbone) is '
+        'removed',
+        cpu_backbone_chunk='test_cfg.cpu_backbone_chunk is replaced by cpu_backbone_pixels '
+        '(input pixels per backbone call on CPUs; None: the whole batch)')
 
     def __init__(self,
                  backbone: dict,
@@ -200,23 +176,16 @@ class SFCClassifier(BaseModel):
         self.prototype_head = MODELS.build(prototype_head)
         self.loss_msdw = MODELS.build(dict(loss_msdw, num_classes=num_classes - 1))
         self.loss_cls_weight = loss_cls_weight
-        self.train_cfg = dict(fuse_bn=True, freeze_frozen_stages=True, channels_last=False,
-                              sparse_side_features=True)
-        self.train_cfg.update(train_cfg or {})
+        self.train_cfg = dict(self.PLAIN_TRAIN_CFG)
+        self.train_cfg.update(self._checked('train_cfg', train_cfg, self.PLAIN_TRAIN_CFG))
         self.test_cfg = dict(scales=(1.0, 0.5, 1.5, 2.0), flip=True, resize='pil',
-                             inference_map='final', alpha=1.0,
-                             bg_offset=0.4, fg_scale=2.0, fuse_bn=True, channels_last=False,
-                             freeze_backbone=True, backbone_autocast=None,
-                             cpu_backbone_pixels=100000, pcm_symmetric_blocks=3,
-                             sparse_side_features=True)
-        self.test_cfg.update(test_cfg or {})
+                             inference_map='final', alpha=1.0, bg_offset=0.4, fg_scale=2.0,
+                             **self.PLAIN_TEST_CFG)
+        self.test_cfg.update(self._checked('test_cfg', test_cfg,
+                                           (*self.PLAIN_TEST_CFG, *self._TEST_OPTIONS)))
         if self.test_cfg['inference_map'] not in _INFERENCE_MAPS:
             raise ValueError(f'test_cfg.inference_map must be one of {_INFERENCE_MAPS}, '
                              f"got {self.test_cfg['inference_map']!r}")
-        if 'cpu_backbone_chunk' in self.test_cfg:
-            raise ValueError('test_cfg.cpu_backbone_chunk is replaced by cpu_backbone_pixels '
-                             '(input pixels per backbone call on CPUs; None: the whole batch), '
-                             f"got cpu_backbone_chunk={self.test_cfg['cpu_backbone_chunk']!r}")
         pixels = self.test_cfg['cpu_backbone_pixels']
         if pixels is not None and (isinstance(pixels, bool) or not isinstance(pixels, (int, float))
                                    or not 1 <= pixels < float('inf')):
@@ -225,6 +194,18 @@ class SFCClassifier(BaseModel):
         if self.test_cfg['resize'] not in ('pil', 'torch'):
             raise ValueError("test_cfg.resize must be 'pil' or 'torch', "
                              f"got {self.test_cfg['resize']!r}")
+
+    @classmethod
+    def _checked(cls, name: str, cfg: Optional[dict], known) -> dict:
+        """``cfg`` (None: empty), refused with the key named if a key is unknown."""
+        cfg = dict(cfg or {})
+        for key in cfg:
+            if key in cls._REMOVED:
+                raise ValueError(f'{cls._REMOVED[key]}; got {name}.{key}={cfg[key]!r}')
+            if key not in known:
+                raise ValueError(f'SFCClassifier {name} has no key {key!r}; known: '
+                                 f'{", ".join(sorted(known))}')
+        return cfg
 
     # ------------------------------------------------------------------ forward
     def forward(self,
@@ -319,7 +300,7 @@ class SFCClassifier(BaseModel):
     # --------------------------------------------------------------- training
     def _labels(self, inputs: Tensor, data_samples: Sequence[SegDataSample]) -> Tensor:
         """Multi-hot foreground labels ``y`` of shape ``(N, K)`` on ``inputs``' device."""
-        return _to_device(self._host_labels(inputs, data_samples), inputs.device)
+        return to_device(self._host_labels(inputs, data_samples), inputs.device)
 
     def _host_labels(self, inputs: Tensor, data_samples: Sequence[SegDataSample]) -> Tensor:
         """Multi-hot foreground labels ``y`` of shape ``(N, K)`` on the host."""
@@ -364,35 +345,18 @@ class SFCClassifier(BaseModel):
         half_inputs = F.interpolate(
             inputs, scale_factor=0.5, mode='bilinear', align_corners=True)
 
-        with self._training_backbone(inputs):
-            full = self._forward_single_scale(
-                inputs, channel_mask, valid, with_prototypes=self.loss_msdw.loss_weight_p > 0)
-            # M_P of the half scale enters no loss (docs/method_notes.md §6): not computed.
-            half = self._forward_single_scale(half_inputs, channel_mask, valid,
-                                              with_prototypes=False)
+        # the folded inference copy (test_cfg.fuse_bn) goes stale with the update: free it
+        self.__dict__.pop('_folded_backbone', None)
+        full = self._forward_single_scale(
+            inputs, channel_mask, valid, with_prototypes=self.loss_msdw.loss_weight_p > 0)
+        # M_P of the half scale enters no loss (docs/method_notes.md §6): not computed.
+        half = self._forward_single_scale(half_inputs, channel_mask, valid,
+                                          with_prototypes=False)
         loss_cls = (F.multilabel_soft_margin_loss(full.logits, labels) +
                     F.multilabel_soft_margin_loss(half.logits, labels)) / 2
         losses = dict(loss_cls=self.loss_cls_weight * loss_cls)
         losses.update(self.loss_msdw(full.cam_w, full.cam_p, half.cam_w, labels))
         return losses
-
-    @contextmanager
-    def _training_backbone(self, inputs: Tensor) -> Iterator[None]:
-        """Forward passes inside run with ``train_cfg.fuse_bn`` (see :class:`BatchNormFolder`).
-
-        Args:
-            inputs (Tensor): A batch of backbone inputs ``(N, 3, H, W)``; the
-                first image is used once to find and check the conv / BN pairs.
-        """
-        # the inference copy goes stale with the next update: free it now
-        self.__dict__.pop('_folded_backbone', None)
-        if not self.train_cfg['fuse_bn']:
-            yield
-            return
-        folder = self.__dict__.setdefault('_bn_folder', BatchNormFolder())
-        with folder.folded(self.backbone, inputs,
-                           freeze_frozen_children=self.train_cfg['freeze_frozen_stages']):
-            yield
 
     # -------------------------------------------------------------- inference
     def _predict_scale(self, images: Tensor, label_mask: Tensor) -> Tuple[Tensor, Tensor]:
@@ -426,8 +390,8 @@ class SFCClassifier(BaseModel):
             # the image merged with its flip flipped back: exactly 2 * image
             images = images * 2
         cam = normalized_cam_with_background(logit_maps)
-        cam_w = self.pcm(cam, images, last_feat,
-                         symmetric_blocks=self.test_cfg['pcm_symmetric_blocks'] or 1)
+        blocks = self.test_cfg['pcm_symmetric_blocks'] if images.device.type == 'cpu' else None
+        cam_w = self.pcm(cam, images, last_feat, symmetric_blocks=blocks or 1)
         cam_p = self.prototype_head(side_feats, cam_w, label_mask)
         return cam_w, cam_p
 
@@ -457,78 +421,40 @@ class SFCClassifier(BaseModel):
             the side features ``Phi`` ``(n, C_side, h, w)`` and the last feature
             map ``F_n`` ``(n, C_n, h, w)``.
         """
-        with self._inference_backbone(batch) as batch:
-            feats = self.extract_feat(batch)
-        if self.test_cfg['backbone_autocast']:
+        backbone = self._inference_backbone(batch)
+        if self.test_cfg['channels_last']:
+            batch = batch.contiguous(memory_format=torch.channels_last)
+        dtype = self.test_cfg['backbone_autocast']
+        with torch.autocast(batch.device.type, dtype=getattr(torch, dtype or 'float32'),
+                            enabled=bool(dtype)):
+            feats = self._feature_maps(backbone(batch))
+        if dtype:
             feats = tuple(feat.float() for feat in feats)
         logit_maps = self.classifier(feats[-1])
         side_feats = self.prototype_head.side_features(
             feats, logit_maps.shape[2:], sparse=self.test_cfg['sparse_side_features'])
         return logit_maps, side_feats, feats[-1]
 
-    @contextmanager
-    def _inference_backbone(self, batch: Tensor) -> Iterator[Tensor]:
-        """Run ``extract_feat`` inside with the inference fast path of ``test_cfg``.
+    def _inference_backbone(self, batch: Tensor) -> nn.Module:
+        """The backbone that inference runs on ``batch`` ``(n, 3, H, W)``.
 
-        ``fuse_bn``: while inside, ``self.backbone`` is a cached copy with the
-        frozen BatchNorms folded into the convolutions (see
-        :class:`FoldedModuleCache`; rebuilt when the weights change, never
-        saved). Only without gradients and with every BN in eval mode;
-        otherwise the backbone itself runs. ``channels_last``: the yielded
-        batch is in ``torch.channels_last`` memory format. ``backbone_autocast``:
-        inside runs under ``torch.autocast`` with that dtype.
-
-        Args:
-            batch (Tensor): Backbone input of shape ``(n, 3, H, W)``.
-
-        Yields:
-            Tensor: ``batch``, possibly in channels_last format.
+        ``self.backbone``, or with ``test_cfg.fuse_bn`` under ``torch.no_grad``
+        a cached copy with its frozen BatchNorms folded into the convolutions
+        (:class:`FoldedModuleCache`: rebuilt when the weights change, never
+        saved; the backbone itself when a BN trains or there is none).
         """
-        folded = None
-        if self.test_cfg['fuse_bn'] and not torch.is_grad_enabled():
-            cache = self.__dict__.setdefault('_folded_backbone', FoldedModuleCache())
-            freeze = self.test_cfg['freeze_backbone'] and batch.device.type == 'cpu' \
-                and not self.test_cfg['backbone_autocast']
-            folded = cache.get(self.backbone, batch, freeze=freeze)
-        if self.test_cfg['channels_last']:
-            batch = batch.contiguous(memory_format=torch.channels_last)
-        dtype = self.test_cfg['backbone_autocast']
-        with _children_replaced(self, {} if folded is None else {'backbone': folded}), \
-                torch.autocast(batch.device.type, dtype=getattr(torch, dtype or 'float32'),
-                               enabled=bool(dtype)):
-            yield batch
-
-    def _host_pixels(self, images: Tensor) -> np.ndarray:
-        """The uint8 pixels ``(n, H, W, 3)`` of normalised ``images`` ``(n, 3, H, W)``
-        on the host (the data preprocessor's normalisation undone)."""
-        mean, std = self.data_preprocessor.mean, self.data_preprocessor.std
-        pixels = (images * std + mean).round().clamp(0, 255).byte().permute(0, 2, 3, 1)
-        return pixels.cpu().numpy()
+        if not self.test_cfg['fuse_bn'] or torch.is_grad_enabled():
+            return self.backbone
+        cache = self.__dict__.setdefault('_folded_backbone', FoldedModuleCache())
+        folded = cache.get(self.backbone, batch)
+        return self.backbone if folded is None else folded
 
     def _rescale(self, images: Tensor, size: Tuple[int, int],
                  pixels: Optional[np.ndarray] = None) -> Tensor:
-        """Resize normalised images ``(n, 3, H, W)`` to ``size`` for a test scale.
-
-        ``test_cfg.resize='pil'`` (default) reproduces the authors exactly:
-        the images' uint8 pixels (``pixels`` from :meth:`_host_pixels`, read
-        here if not given) are resized with PIL's bicubic filter and
-        normalised again on the device (copied from pinned memory on a GPU:
-        no wait for the work queued there). ``'torch'`` resizes the tensor
-        with antialiased bicubic interpolation (stays on the device; mean
-        absolute difference ~0.4 grey levels).
-        """
-        if self.test_cfg['resize'] == 'torch':
-            return F.interpolate(images, size=size, mode='bicubic', align_corners=False,
-                                 antialias=True)
-        if pixels is None:
-            pixels = self._host_pixels(images)
-        mean, std = self.data_preprocessor.mean, self.data_preprocessor.std
-        resized = np.stack([
-            np.asarray(Image.fromarray(array).resize((size[1], size[0]), Image.BICUBIC))
-            for array in pixels
-        ])
-        resized = _to_device(torch.from_numpy(resized), images.device)
-        return (resized.permute(0, 3, 1, 2).to(images.dtype) - mean) / std
+        """Normalised images ``(n, 3, H, W)`` at ``size`` for a test scale, resized by
+        ``test_cfg.resize`` (see :func:`~mmsfc.models.utils.image_resize.resize_normalized`)."""
+        return resize_normalized(images, size, self.data_preprocessor.mean,
+                                 self.data_preprocessor.std, self.test_cfg['resize'], pixels)
 
     def _background_rule(self, cam: Tensor) -> Tensor:
         """``M' = [M_bg + bg_offset, fg_scale * M_c]`` (docs/method_notes.md §12)."""
@@ -557,7 +483,7 @@ class SFCClassifier(BaseModel):
         """
         # on the host (NumPy): which classes to compute is known without reading the device
         host_masks = label_to_channel_mask(self._host_labels(inputs, data_samples))
-        label_masks = _to_device(host_masks, inputs.device)
+        label_masks = to_device(host_masks, inputs.device)
         host_masks = host_masks.numpy()
         groups = defaultdict(list)  # images of one size run as one batch
         for index, sample in enumerate(data_samples):
@@ -596,12 +522,13 @@ class SFCClassifier(BaseModel):
         height, width = images.shape[2:]
         # Only the channels of classes some image has are resized, summed and
         # normalised: the others end as zeros (the same maps, less work).
-        present = _to_device(torch.from_numpy(np.flatnonzero(host_mask.max(axis=0))),
+        present = to_device(torch.from_numpy(np.flatnonzero(host_mask.max(axis=0))),
                              images.device)
         sizes = [(round(height * scale), round(width * scale))
                  for scale in self.test_cfg['scales']]
-        pixels = self._host_pixels(images) if self.test_cfg['resize'] == 'pil' and any(
-            size != (height, width) for size in sizes) else None
+        pixels = None
+        if self.test_cfg['resize'] == 'pil' and any(size != (height, width) for size in sizes):
+            pixels = host_pixels(images, self.data_preprocessor.mean, self.data_preprocessor.std)
         total = None
         for size in sizes:
             scaled = images if size == (height, width) else self._rescale(images, size, pixels)
@@ -631,7 +558,7 @@ class SFCClassifier(BaseModel):
         inference_map = self.test_cfg['inference_map']
         # Absent classes score 0: the rule and the argmax run on the image's
         # classes (background first), the others are zeros.
-        present = _to_device(torch.from_numpy(np.flatnonzero(label_mask)), cam_w.device)
+        present = to_device(torch.from_numpy(np.flatnonzero(label_mask)), cam_w.device)
         present_w, present_p = (cam.index_select(0, present) for cam in (cam_w, cam_p))
         if inference_map == 'w':
             scores = self._background_rule(present_w)

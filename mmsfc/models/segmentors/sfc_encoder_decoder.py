@@ -12,7 +12,7 @@ from mmseg.structures import SegDataSample
 from mmseg.utils import add_prefix
 from torch import Tensor
 
-from ..utils.fuse import BatchNormFolder, FoldedModuleCache, _children_replaced
+from ..utils.fuse import FoldedModuleCache
 
 
 @MODELS.register_module()
@@ -32,20 +32,15 @@ class SFCEncoderDecoder(EncoderDecoder):
     at the original image size is refined by a dense CRF on the RGB image read
     from ``img_path``; ``pred_sem_seg`` is the CRF's labels.
 
-    Fast paths, each leaving the losses, gradients and logits equal to float
-    rounding (tested); ``PLAIN_TRAIN_CFG`` / ``PLAIN_TEST_CFG`` turn them off:
+    Switches, each off by default (the plain computation, ``PLAIN_TRAIN_CFG``
+    / ``PLAIN_TEST_CFG``):
 
-    - ``train_cfg.fuse_bn`` (True): in training, the backbone's conv / frozen
-      BatchNorm pairs (BN in eval mode, as DeepLabV2's ``norm_eval``) run as
-      single convolutions, the scaled weight and bias computed in the
-      autograd graph, wherever the batch is large enough for that to save
-      memory and a pass over the activations (see
-      :class:`~mmsfc.models.utils.fuse.BatchNormFolder`: at DeepLabV2's batch of
-      10 at 321², every pair); nothing is folded while a BN trains;
-    - ``test_cfg.fuse_bn`` (True): inference (under ``torch.no_grad``) runs
-      a copy of the backbone with its frozen BatchNorms folded into the
-      convolutions, kept while the weights are (the model's own weights are
-      never changed; the copy is freed when training resumes);
+    - ``test_cfg.fuse_bn`` (False): inference (under ``torch.no_grad``) runs a
+      copy of the backbone with its frozen BatchNorms folded into the
+      convolutions, kept while the weights are
+      (:class:`~mmsfc.models.utils.fuse.FoldedModuleCache`; the model's own
+      weights are never changed). Not exact in float32: the logits move by
+      float rounding amplified by small running variances;
     - ``train_cfg.channels_last`` / ``test_cfg.channels_last`` (False): the
       backbone reads its input in ``torch.channels_last``, which every layer
       then keeps; the layout GPU convolutions prefer, in bfloat16 and float16
@@ -56,37 +51,35 @@ class SFCEncoderDecoder(EncoderDecoder):
         **kwargs: :class:`mmseg.models.EncoderDecoder` arguments.
     """
 
-    #: ``train_cfg`` / ``test_cfg`` entries with every fast path off (benchmarks and tests).
-    PLAIN_TRAIN_CFG = dict(fuse_bn=False, channels_last=False)
+    #: ``train_cfg`` / ``test_cfg`` switches of the plain computation (the defaults).
+    PLAIN_TRAIN_CFG = dict(channels_last=False)
     PLAIN_TEST_CFG = dict(fuse_bn=False, channels_last=False)
 
     def __init__(self, msc_scales: Optional[Sequence[float]] = None, **kwargs) -> None:
         super().__init__(**kwargs)
         self.msc_scales = tuple(msc_scales) if msc_scales else None
-        train_cfg = dict(fuse_bn=True, channels_last=False)
-        train_cfg.update(self.train_cfg or {})
-        self.train_cfg = train_cfg
+        if 'fuse_bn' in (self.train_cfg or {}):
+            raise ValueError('train_cfg.fuse_bn (BatchNorms folded in training) is removed: it '
+                             'changed the gradients beyond float rounding')
+        self.train_cfg = {**self.PLAIN_TRAIN_CFG, **(self.train_cfg or {})}
         if self.test_cfg is not None:
-            self.test_cfg.setdefault('fuse_bn', True)
+            for key, value in self.PLAIN_TEST_CFG.items():
+                self.test_cfg.setdefault(key, value)
 
     def extract_feat(self, inputs: Tensor) -> List[Tensor]:
         """Backbone (and neck) features of ``inputs`` ``(N, 3, H, W)``."""
         cfg = (self.train_cfg if self.training else self.test_cfg) or {}
         if cfg.get('channels_last', False):
             inputs = inputs.contiguous(memory_format=torch.channels_last)
-        if not self.training:
-            folded = None
-            if cfg.get('fuse_bn', False) and not torch.is_grad_enabled():
-                cache = self.__dict__.setdefault('_folded_backbone', FoldedModuleCache())
-                folded = cache.get(self.backbone, inputs)
-            with _children_replaced(self, {} if folded is None else {'backbone': folded}):
-                return super().extract_feat(inputs)
-        self.__dict__.pop('_folded_backbone', None)  # stale after the next update: free it
-        if not cfg.get('fuse_bn', False):
-            return super().extract_feat(inputs)
-        folder = self.__dict__.setdefault('_bn_folder', BatchNormFolder())
-        with folder.folded(self.backbone, inputs):
-            return super().extract_feat(inputs)
+        backbone = self.backbone
+        if self.training:
+            self.__dict__.pop('_folded_backbone', None)  # stale after the next update: free it
+        elif cfg.get('fuse_bn', False) and not torch.is_grad_enabled():
+            cache = self.__dict__.setdefault('_folded_backbone', FoldedModuleCache())
+            folded = cache.get(self.backbone, inputs)
+            backbone = self.backbone if folded is None else folded
+        feats = backbone(inputs)
+        return self.neck(feats) if self.with_neck else feats
 
     def _multi_scale_logits(self, inputs: Tensor) -> List[Tensor]:
         """Logits of every scale, then their maximum, each ``(N, C, h_s, w_s)``."""

@@ -11,7 +11,7 @@ from mmseg.structures import SegDataSample
 from mmseg.utils import ConfigType, OptConfigType, OptMultiConfig, SampleList
 from torch import Tensor
 
-from ..utils.fuse import FoldedModuleCache, _cpu_autocast_enabled
+from ..utils.fuse import FoldedModuleCache
 
 
 class _StemAndStages(nn.Module):
@@ -60,15 +60,13 @@ class SFCIRN(BaseSegmentor):
     512 and would crop larger images; here a larger image is padded to its
     own size instead.
 
-    Fast path (``train_cfg`` / ``test_cfg`` ``fuse_bn``; ``PLAIN_TRAIN_CFG`` /
-    ``PLAIN_TEST_CFG`` turn it off): the frozen backbone runs as a copy with
-    its BatchNorms folded into the convolutions, on CPUs also frozen with
-    TorchScript (oneDNN convolutions with pre-packed weights; not under CPU
-    autocast), built on the first batch and kept while the backbone's weights
-    are unchanged, i.e. through training (see
-    :class:`~mmsfc.models.utils.fuse.FoldedModuleCache`). The features, and so
-    the losses, gradients and edge maps, equal the plain ones to float
-    rounding (tested); the model's own weights and checkpoints are untouched.
+    Switch ``train_cfg`` / ``test_cfg`` ``fuse_bn`` (False; ``PLAIN_TRAIN_CFG``
+    / ``PLAIN_TEST_CFG`` are the defaults): the frozen backbone runs as a copy
+    with its BatchNorms folded into the convolutions, built on the first batch
+    and kept while the backbone's weights are unchanged, i.e. through training
+    (:class:`~mmsfc.models.utils.fuse.FoldedModuleCache`; the model's own
+    weights are untouched). The features move by float rounding amplified
+    by small running variances.
 
     Args:
         backbone (dict): mmseg ``ResNet`` config (IRN: depth 50, strides
@@ -76,14 +74,14 @@ class SFCIRN(BaseSegmentor):
         edge_head (dict): :class:`IRNEdgeHead` config.
         displacement_head (dict): :class:`IRNDisplacementHead` config.
         loss_irn (dict): :class:`IRNAffinityDisplacementLoss` config.
-        train_cfg (dict, optional): ``fuse_bn`` (True), see above.
+        train_cfg (dict, optional): ``fuse_bn`` (False), see above.
         test_cfg (dict, optional): ``pad_size`` (512), ``flip`` (True) and
-            ``fuse_bn`` (True), see above.
+            ``fuse_bn`` (False), see above.
         data_preprocessor (dict, optional): ``SegDataPreProcessor`` config.
         init_cfg (dict, optional): Initialisation config.
     """
 
-    #: ``train_cfg`` / ``test_cfg`` entries with the fast path off (benchmarks and tests).
+    #: ``train_cfg`` / ``test_cfg`` switches of the plain computation (the defaults).
     PLAIN_TRAIN_CFG = dict(fuse_bn=False)
     PLAIN_TEST_CFG = dict(fuse_bn=False)
 
@@ -101,8 +99,9 @@ class SFCIRN(BaseSegmentor):
         self.edge_head = MODELS.build(edge_head)
         self.displacement_head = MODELS.build(displacement_head)
         self.loss_irn = MODELS.build(loss_irn)
-        self.train_cfg = {**dict(fuse_bn=True), **(train_cfg or {})}
-        self.test_cfg = {**dict(pad_size=512, flip=True, fuse_bn=True), **(test_cfg or {})}
+        self.train_cfg = {**self.PLAIN_TRAIN_CFG, **(train_cfg or {})}
+        self.test_cfg = {**dict(pad_size=512, flip=True), **self.PLAIN_TEST_CFG,
+                         **(test_cfg or {})}
         for param in self.backbone.parameters():
             param.requires_grad = False
 
@@ -125,8 +124,7 @@ class SFCIRN(BaseSegmentor):
         cfg = self.train_cfg if self.training else self.test_cfg
         if cfg.get('fuse_bn', False):
             cache = self.__dict__.setdefault('_folded_backbone', FoldedModuleCache())
-            freeze = inputs.device.type == 'cpu' and not _cpu_autocast_enabled()
-            folded = cache.get(features, inputs, freeze=freeze)
+            folded = cache.get(features, inputs)
             if folded is not None:
                 features = folded
         return [f.detach() for f in features(inputs)]

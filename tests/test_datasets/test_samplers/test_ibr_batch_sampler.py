@@ -199,6 +199,7 @@ teardown_distributed()
 '''
 
 
+@pytest.mark.slow
 def test_one_and_two_gloo_processes_see_the_same_steps(toy_voc, tmp_path):
     """torchrun with 1 and 2 CPU processes (gloo): the IBR seed is synced, and per
     step the union of the processes' batches is the one-process batch (the

@@ -110,8 +110,7 @@ def test_channels_last_gives_the_same_losses_grads_and_logits(toy_voc, msc_scale
     def run(channels_last):
         model.test_cfg.channels_last = channels_last
         model.train()
-        losses, grads = losses_and_grads(model, inputs, samples, fuse_bn=False,
-                                         channels_last=channels_last)
+        losses, grads = losses_and_grads(model, inputs, samples, channels_last=channels_last)
         model.eval()
         with torch.no_grad():
             logits = model.encode_decode(inputs, [s.metainfo for s in samples])
@@ -138,51 +137,13 @@ def test_training_step_reads_nothing_back_from_the_device(toy_voc, msc_scales):
     model = MODELS.build(cfg.model)
     model.train()
     inputs, samples = random_seg_batch(cfg.model.decode_head.num_classes)
-    model.loss(inputs, samples)  # first step: set-up (finds and checks the conv / BN pairs)
+    model.loss(inputs, samples)  # first step: set-up
     with DeviceReads() as record:
         losses = model.loss(inputs, samples)
         loss, _ = model.parse_losses(losses)
         loss.backward()
     assert record.calls == []
     assert any(name.endswith('acc_seg') for name in losses)
-
-
-@pytest.mark.parametrize('msc_scales', [None, (1.0, 0.5)])
-def test_folded_batch_norms_give_the_same_losses_and_grads(toy_voc, msc_scales):
-    """DeepLabV2's frozen BatchNorms (no trainable affine, eval mode) folded in training."""
-    from mmsfc.models.utils.fuse import BatchNormFolder
-
-    from ..test_classifiers.test_sfc_fast_path import randomize_batch_norms
-    cfg = toy_cfg(toy_voc, msc_scales=msc_scales)
-    cfg.model.backbone.norm_cfg = dict(type='BN', requires_grad=False)  # as the real config
-    torch.manual_seed(0)
-    model = MODELS.build(cfg.model)
-    randomize_batch_norms(model, seed=3)
-    model.train()  # norm_eval: the BatchNorms stay in eval mode
-    # fold every pair, whatever its size (the default folds where it saves memory)
-    model.__dict__['_bn_folder'] = BatchNormFolder(trainable_ratio=0.0)
-    inputs, samples = random_seg_batch(cfg.model.decode_head.num_classes)
-    passed_through = []
-    for bn in model.backbone.modules():
-        if isinstance(bn, torch.nn.BatchNorm2d):
-            bn.register_forward_hook(lambda mod, args, out: passed_through.append(
-                torch.equal(args[0], out)))
-
-    def run(fuse_bn):
-        passed_through.clear()
-        losses, grads = losses_and_grads(model, inputs, samples, fuse_bn=fuse_bn)
-        return losses, grads, list(passed_through)
-
-    plain_losses, plain_grads, plain_bns = run(False)
-    run(True)  # first call: finds and checks the pairs
-    losses, grads, bns = run(True)
-    assert plain_bns and not any(plain_bns)
-    assert bns and all(bns)  # each BN passes on what its folded conv computed
-    for name in plain_losses:
-        torch.testing.assert_close(losses[name], plain_losses[name], rtol=1e-5, atol=1e-6)
-    assert grads.keys() == plain_grads.keys() and len(grads) > 20
-    for name in grads:
-        torch.testing.assert_close(grads[name], plain_grads[name], rtol=1e-4, atol=1e-6)
 
 
 def test_inference_runs_a_folded_copy_with_the_same_logits(toy_voc):
@@ -217,12 +178,17 @@ def test_inference_runs_a_folded_copy_with_the_same_logits(toy_voc):
 
 
 def test_fast_path_switches_come_from_the_config(toy_voc):
-    """Config values override the defaults (as --cfg-options model.train_cfg.X=... does)."""
+    """The defaults are the plain computation; config values override them (as
+    --cfg-options model.train_cfg.X=... does); the removed training fold is refused."""
     cfg = toy_cfg(toy_voc)
-    assert MODELS.build(cfg.model).train_cfg == dict(fuse_bn=True, channels_last=False)
-    assert MODELS.build(cfg.model).test_cfg['fuse_bn'] is True
-    cfg.model.train_cfg = dict(channels_last=True, fuse_bn=False)
-    cfg.model.test_cfg = dict(mode='whole', channels_last=True, fuse_bn=False)
     model = MODELS.build(cfg.model)
-    assert model.train_cfg == dict(fuse_bn=False, channels_last=True)
-    assert model.test_cfg['fuse_bn'] is False and model.test_cfg['channels_last'] is True
+    assert model.train_cfg == model.PLAIN_TRAIN_CFG
+    assert {k: model.test_cfg[k] for k in model.PLAIN_TEST_CFG} == model.PLAIN_TEST_CFG
+    cfg.model.train_cfg = dict(channels_last=True)
+    cfg.model.test_cfg = dict(mode='whole', channels_last=True, fuse_bn=True)
+    model = MODELS.build(cfg.model)
+    assert model.train_cfg == dict(channels_last=True)
+    assert model.test_cfg['fuse_bn'] is True and model.test_cfg['channels_last'] is True
+    cfg.model.train_cfg = dict(fuse_bn=True)
+    with pytest.raises(ValueError, match='train_cfg.fuse_bn'):
+        MODELS.build(cfg.model)
