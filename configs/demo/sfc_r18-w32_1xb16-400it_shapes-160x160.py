@@ -1,8 +1,12 @@
 # SFC on the generated long-tailed shapes dataset (tools/demo.py): the VOC
 # recipe's model, losses, IBR and inference on a narrow ResNet-18 trained from
 # scratch on a CPU. Choices for training from scratch, not the paper's:
-# - ResNet-18 with 32 base channels (32/64/128/256), OS16, BN trained (no
-#   frozen stages: nothing is pretrained);
+# - ResNet-18 with 32 base channels (32/64/128/256), OS16, BN trained;
+# - as in the authors' code, the stem, layer1 and layer2 never learn (their
+#   forward detaches layer2's output; here frozen_stages=2): they stay at
+#   their random initialisation, and only layer3, layer4 and the new layers
+#   train (tools/analysis/train_with_authors.py trains the authors' network
+#   beside this one on the same batches);
 # - SGD momentum 0.9 with a linear warm-up (the authors' effective momentum
 #   1e-4 is made for fine-tuning ImageNet weights), then poly 0.9;
 # - images resized and flipped before the paste crop (see the dataset base).
@@ -20,7 +24,7 @@ model = dict(
     in_channels=widths[-1],
     num_classes=9,
     backbone=dict(depth=18, stem_channels=32, base_channels=32, norm_eval=False,
-                  frozen_stages=-1, init_cfg=None),
+                  frozen_stages=2, init_cfg=None),
     pcm=dict(in_channels=3 + widths[-1], channels=widths[-1]),
     prototype_head=dict(in_channels=widths, channels=(32, 32, 64, 64)),
     # this narrow network's CPU inference gains from larger backbone calls than
