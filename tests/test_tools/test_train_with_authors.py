@@ -59,6 +59,7 @@ def test_cam_statistics_on_hand_made_maps():
     assert stats['head_area_w'] == pytest.approx(6 / 8)
     assert stats['head_area_p'] == pytest.approx(1.0)
     assert stats['bg_area_w'] == pytest.approx((2 + 8) / 16)
+    assert stats['bg_seed_share'] == pytest.approx((2 + 8) / 16)  # scale 1: the same pixels
     assert stats['head_bg_cos'] == pytest.approx(0.0)
     phi[0, 0, :, 3] = 1.0  # now the background's feature has the head's component too
     stats = tool.cam_statistics(cam_w, None, phi, mask, labels, head=[0], bg_seed_scale=1.0)

@@ -27,6 +27,8 @@ each network's trace records, over the images labelled with a head class:
 ``head_area_w`` / ``head_area_p``, the share of valid CAM-grid pixels whose
 argmax over ``M_W`` / ``M_P`` (background included) is a head class;
 ``bg_area_w``, the share (all images) won by the background in ``M_W``;
+``bg_seed_share``, the share of background seeds of the prototype branch (an
+empty background prototype when 0);
 ``head_bg_cos``, the cosine between the head class's prototype and the
 background's (the seeds of ``M_P``, docs/method_notes.md §5). After training
 both networks are scored by the demo's metric with mmsfc's inference (the
@@ -194,9 +196,11 @@ def cam_statistics(cam_w: torch.Tensor, cam_p: torch.Tensor, phi: torch.Tensor,
         stats[f'head_area_{name}'] = float(
             is_head[rows].sum() / valid[rows].sum().clamp(min=1)) if len(rows) else float('nan')
     stats['bg_area_w'] = float(((cam_w.argmax(1) == 0) & valid).sum() / valid.sum().clamp(min=1))
+    seeds = seed_masks(cam_w, mask, bg_seed_scale)  # (N, K+1, h, w), one-hot
+    stats['bg_seed_share'] = float(seeds[:, 0].sum() / valid.sum().clamp(min=1))
     if phi is None:
         return stats
-    protos = masked_prototypes(phi, seed_masks(cam_w, mask, bg_seed_scale))  # (N, K+1, C)
+    protos = masked_prototypes(phi, seeds)  # (N, K+1, C)
     cos = []
     for image in with_head.nonzero().flatten():
         for channel in head_channels:
