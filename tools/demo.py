@@ -39,7 +39,7 @@ import json
 import os
 import os.path as osp
 import time
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional
 
 import numpy as np
 from mmengine.config import Config, DictAction
@@ -48,6 +48,14 @@ from mmengine.runner import Runner
 
 from mmsfc.datasets import SHAPES_CLASSES, generate_shapes_dataset
 from mmsfc.engine import PseudoLabelGenerator, trusted_local_checkpoints
+from mmsfc.evaluation.demo_report import (
+    VARIANT_MAP,
+    VARIANT_NAMES,
+    format_report,
+    head_tail_classes,
+    plot_class_iou,
+    summarize_runs,
+)
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 #: The demo's configs per backbone: the CAM network of each variant is
@@ -65,12 +73,6 @@ BACKBONE_NAMES = dict(lite0='EfficientNet-Lite0 (ImageNet)',
                       scratch='ResNet-18, 32 wide (from scratch)')
 VARIANT_SUFFIX = dict(base='_base', ibr='_ibr-only', sfc='', no_lp='_no-loss-p',
                       no_lw='_no-loss-w', no_dc='_no-dc')
-#: What each variant is scored on (paper Table 4: Base and I on M_W).
-VARIANT_MAP = dict(base='w', ibr='w', sfc='final', no_lp='final', no_lw='final',
-                   no_dc='final')
-VARIANT_NAMES = dict(base='Base (L_cls)', ibr='I: + IBR', sfc='SFC (IBR + L_DW^P + L_DW^W)',
-                     no_lp='SFC without L_DW^P', no_lw='SFC without L_DW^W',
-                     no_dc='SFC without DC')
 ABLATIONS = ('no_lp', 'no_lw', 'no_dc')
 #: The background offset per backbone (--bg-offset): the authors' 0.4 was set
 #: for their ResNet-50; Lite0's maps are higher over the background.
@@ -169,16 +171,8 @@ def _cam_config(variant: str, seed: int, root: str, work_dir: str, preset: dict,
     return cfg
 
 
-def _head_tail(meta: dict):
-    """Head classes (drawn into >= 30 % of images) and tail classes (<= 3 %)."""
-    names, freqs = meta['classes'][1:], meta['target_frequencies']
-    head = [n for n, f in zip(names, freqs) if f >= 0.3]
-    tail = [n for n, f in zip(names, freqs) if f <= 0.03]
-    return head, tail
-
-
 def _class_metric(meta: dict, first: str) -> dict:
-    head, tail = _head_tail(meta)
+    head, tail = head_tail_classes(meta)
     maps = (first, ) + tuple(m for m in ('final', 'w', 'p') if m != first)
     return dict(type='SFCClassBalanceMetric', maps=maps, head_classes=head, tail_classes=tail)
 
@@ -293,114 +287,6 @@ def _last_checkpoint(work_dir: str) -> str:
 
 
 # -------------------------------------------------------------------- report
-def _mean_std(values: Sequence[float]) -> str:
-    values = np.asarray(values, np.float64)
-    if values.size == 1:
-        return f'{values[0]:.1f}'
-    return f'{values.mean():.1f} ± {values.std(ddof=1):.1f}'
-
-
-def _summary(runs: Dict[str, List[dict]], pipeline: Dict[str, List[float]], meta: dict) -> dict:
-    """Per variant: mean and std over seeds of every reported number."""
-    head, tail = _head_tail(meta)
-    names = meta['classes']
-    summary = {}
-    for variant, results in runs.items():
-        main = VARIANT_MAP[variant]
-        rows = {}
-        for key in ('mIoU_w', 'mIoU_p', 'mIoU_final', f'head_claim_{main}',
-                    f'head_precision_{main}'):
-            rows[key] = [float(r['trained'][key]) for r in results]
-        rows['untrained_mIoU'] = [float(r['untrained']['mIoU']) for r in results]
-        rows['mIoU'] = [float(r['trained']['mIoU']) for r in results]
-        for cls in names:
-            rows[f'IoU.{cls}'] = [float(r['trained'][f'IoU_{main}.{cls}']) for r in results]
-        rows['tail_IoU'] = [float(np.mean([r['trained'][f'IoU_{main}.{c}'] for c in tail]))
-                            for r in results]
-        rows['head_IoU'] = [float(np.mean([r['trained'][f'IoU_{main}.{c}'] for c in head]))
-                            for r in results]
-        rows['train_time_s'] = [r['train_time'] for r in results]
-        rows['bg_offset'] = [float(r['bg_offset']) for r in results]
-        summary[variant] = dict(
-            map=main, seeds=[r['seed'] for r in results],
-            values=rows,
-            mean={k: float(np.mean(v)) for k, v in rows.items()},
-            std={k: float(np.std(v, ddof=1)) if len(v) > 1 else 0.0 for k, v in rows.items()})
-    summary['pipeline'] = {k: dict(values=v, mean=float(np.mean(v))) for k, v in pipeline.items()}
-    summary['head_classes'], summary['tail_classes'] = head, tail
-    return summary
-
-
-def _format_tables(summary: dict, meta: dict) -> str:
-    from prettytable import PrettyTable
-    variants = [v for v in VARIANT_NAMES if v in summary]
-    names = summary['names']
-    stages = PrettyTable(['stage', 'score'] + [names[v] for v in variants])
-    stages.align = 'l'
-    labels = dict(untrained_mIoU='untrained network (headline map)', mIoU_w='M_W',
-                  mIoU_p='M_P', mIoU_final='M_final = M_W + M_P', tail_IoU='tail-class IoU',
-                  head_IoU='head-class IoU', bg_offset='background offset of the rule')
-    for key, label in labels.items():
-        stages.add_row(['CAM (train split)', label] +
-                       [_mean_std(summary[v]['values'][key]) for v in variants])
-    for key, label in (('head_claim', 'tail pixels claimed by head classes (%)'),
-                       ('head_precision', 'head-class precision (%)')):
-        stages.add_row(['CAM (train split)', label] +
-                       [_mean_std(summary[v]['values'][f'{key}_{summary[v]["map"]}'])
-                        for v in variants])
-    for key, label in (('pseudo_label', 'pseudo labels, CRF (train split)'),
-                       ('mask', 'pseudo labels, IRN "Mask" (train split)'),
-                       ('segmentation_crf', 'DeepLabV2 on the CRF labels (val split)'),
-                       ('segmentation_mask', 'DeepLabV2 on the IRN masks (val split)')):
-        if key in summary['pipeline']:
-            value = _mean_std(summary['pipeline'][key]['values'])  # SFC's stages 2-4
-            stages.add_row([label, 'mIoU'] + [value if v == 'sfc' else '' for v in variants])
-    map_names = {'final': 'M_final', 'w': 'M_W', 'p': 'M_P'}
-    per_class = PrettyTable(['class', 'images %'] + [
-        f'{names[v]} ({map_names[summary[v]["map"]]})' for v in variants])
-    per_class.align = 'l'
-    order = np.argsort(meta['frequencies'])[::-1]
-    for index in order:
-        cls = meta['classes'][index + 1]
-        per_class.add_row([cls, f'{100 * meta["frequencies"][index]:.1f}'] +
-                          [_mean_std(summary[v]['values'][f'IoU.{cls}']) for v in variants])
-    per_class.add_row(['background', ''] +
-                      [_mean_std(summary[v]['values']['IoU.background']) for v in variants])
-    return (f'SFC demo, backbone {BACKBONE_NAMES[summary["backbone"]]}: CAM mIoU and '
-            f'per-class IoU (mean ± std over seeds)\n{stages}\n'
-            f'head classes: {", ".join(summary["head_classes"])}; '
-            f'tail classes: {", ".join(summary["tail_classes"])}\n{per_class}')
-
-
-def _plot(summary: dict, meta: dict, path: str) -> None:
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-    variants = [v for v in VARIANT_NAMES if v in summary]
-    order = np.argsort(meta['frequencies'])[::-1]
-    classes = [meta['classes'][i + 1] for i in order]
-    freqs = [100 * meta['frequencies'][i] for i in order]
-    fig, ax = plt.subplots(figsize=(7.5, 3.6), dpi=100)
-    width = 0.8 / len(variants)
-    x = np.arange(len(classes))
-    for k, variant in enumerate(variants):
-        means = [summary[variant]['mean'][f'IoU.{c}'] for c in classes]
-        stds = [summary[variant]['std'][f'IoU.{c}'] for c in classes]
-        label = f'{summary["names"][variant]}, M_{summary[variant]["map"]}'
-        ax.bar(x + (k - (len(variants) - 1) / 2) * width, means, width, yerr=stds,
-               label=label, capsize=2)
-    ax.set_xticks(x)
-    ax.set_xticklabels([f'{c}\n{f:.1f}%' for c, f in zip(classes, freqs)], fontsize=8)
-    ax.set_ylabel('CAM IoU (%)')
-    ax.set_xlabel('class (share of training images), head → tail')
-    ax.legend(fontsize=7, loc='upper right')
-    ax.set_title('Per-class CAM IoU on the generated long-tailed set, '
-                 f'{BACKBONE_NAMES[summary["backbone"]]}', fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-
-
 def _overlays(run: dict, meta: dict, path: str, num: int = 4) -> None:
     """image | M_W | M_P | M_final | GT of eval images with head and tail classes."""
     import matplotlib
@@ -413,7 +299,7 @@ def _overlays(run: dict, meta: dict, path: str, num: int = 4) -> None:
     from mmsfc.postprocess import background_rule, channel_argmax
     runner = run['runner']
     dataset = DATASETS.build(run['cfg'].test_dataloader.dataset)
-    head, tail = _head_tail(meta)
+    head, tail = head_tail_classes(meta)
     classes = list(meta['classes'])
     tail_ids = {classes.index(c) - 1 for c in tail}
     head_ids = {classes.index(c) - 1 for c in head}
@@ -538,20 +424,21 @@ def main(argv=None) -> dict:
                     _overlays(run, meta, osp.join(work_dir, 'overlays.png'))
             run.pop('runner')
             runs[variant].append(run)
-    summary = _summary(runs, pipeline, meta)
+    summary = summarize_runs(runs, pipeline, meta)
     summary['backbone'] = args.backbone
     summary['names'] = variant_names(args.cfg_options)
     summary['time_s'] = time.time() - start
     summary['settings'] = dict(preset, quick=args.quick, seeds=args.seeds,
                                backbone=args.backbone, cfg_options=args.cfg_options,
                                bg_offset=args.bg_offset)
-    table = _format_tables(summary, meta)
+    table = format_report(summary, meta, BACKBONE_NAMES[args.backbone])
     print_log('\n' + table, logger='current')
     with open(osp.join(work_dir, 'results.json'), 'w') as f:
         json.dump(dict(summary, table=table), f, indent=1)
     with open(osp.join(work_dir, 'results.txt'), 'w') as f:
         f.write(table + '\n')
-    _plot(summary, meta, osp.join(work_dir, 'class_iou.png'))
+    plot_class_iou(summary, meta, osp.join(work_dir, 'class_iou.png'),
+                   BACKBONE_NAMES[args.backbone])
     print_log(f'demo: finished in {summary["time_s"] / 60:.1f} min; results in {work_dir}',
               logger='current')
     return summary

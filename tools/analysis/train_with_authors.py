@@ -67,6 +67,7 @@ from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 from mmengine.runner import Runner
 
+from mmsfc.evaluation.demo_report import VARIANT_MAP, head_tail_classes
 from mmsfc.models.utils.cam_ops import l2_normalize, masked_prototypes, seed_masks
 
 TOOLS = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -426,7 +427,7 @@ def main(argv=None) -> dict:
     if args.authors_repo:
         bench = _load_script('misc/benchmark_vs_authors.py', 'mmsfc_tool_bench_authors')
         authors, noop = bench.load_authors(args.authors_repo), bench.cuda_calls_as_noop
-    head_names, _ = demo._head_tail(meta)
+    head_names, _ = head_tail_classes(meta)
     head = [list(meta['classes']).index(name) - 1 for name in head_names]
     runner = Runner.from_cfg(cfg)
     hook = TraceHook(head, args.interval, authors, noop)
@@ -444,7 +445,7 @@ def main(argv=None) -> dict:
     with open(osp.join(work_dir, 'trace.json'), 'w') as f:
         json.dump(summary, f, indent=1, default=float)
     _plot(hook.log, osp.join(work_dir, 'trace.png'))
-    main_map = demo.VARIANT_MAP[args.variant]
+    main_map = VARIANT_MAP[args.variant]
     for impl, scores in results.items():
         print_log(f'{impl}: CAM mIoU M_W {scores["mIoU_w"]:.1f} M_P {scores["mIoU_p"]:.1f} '
                   f'M_final {scores["mIoU_final"]:.1f}; head precision '
