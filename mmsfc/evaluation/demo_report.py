@@ -132,7 +132,63 @@ def format_report(summary: dict, meta: dict, backbone: str) -> str:
     return (f'SFC demo, backbone {backbone}: CAM mIoU and '
             f'per-class IoU (mean ± std over seeds)\n{stages}\n'
             f'head classes: {", ".join(summary["head_classes"])}; '
-            f'tail classes: {", ".join(summary["tail_classes"])}\n{per_class}')
+            f'tail classes: {", ".join(summary["tail_classes"])}\n{per_class}' +
+            (f'\n{format_expectations(summary)}' if {'sfc', 'base'} <= set(variants) else ''))
+
+
+def expectation_checks(summary: dict) -> List[Tuple[str, List[bool]]]:
+    """What the paper leads us to expect of SFC against Base, checked per seed.
+
+    CAM mIoU and tail-class IoU above Base; head-class precision not below
+    and tail pixels claimed by head classes not above Base; IRN masks at
+    least as good as the CRF labels, and DeepLabV2 on the masks at least as
+    good as on the CRF labels (where those stages ran). Each variant on its
+    own map; seeds paired in order.
+
+    Args:
+        summary (dict): :func:`summarize_runs`'s result with ``sfc`` and
+            ``base`` of the same seeds.
+
+    Returns:
+        list[tuple[str, list[bool]]]: Each expectation and whether it holds
+        in each seed.
+    """
+    sfc, base = summary['sfc'], summary['base']
+    if sfc['seeds'] != base['seeds']:
+        raise ValueError(f"SFC's seeds {sfc['seeds']} differ from Base's {base['seeds']}")
+
+    def values(run, key):
+        return run['values'][f'{key}_{run["map"]}' if key.startswith('head_') else key]
+
+    pairs = [('CAM mIoU above Base', values(sfc, 'mIoU'), values(base, 'mIoU'), 1),
+             ('tail-class IoU above Base', sfc['values']['tail_IoU'],
+              base['values']['tail_IoU'], 1),
+             ('head-class precision not below Base', values(sfc, 'head_precision'),
+              values(base, 'head_precision'), 0),
+             ('tail pixels claimed by head classes not above Base',
+              values(base, 'head_claim'), values(sfc, 'head_claim'), 0)]
+    pipeline = {k: v['values'] for k, v in summary['pipeline'].items()}
+    for better, worse, label in (('mask', 'pseudo_label', 'IRN masks not below the CRF labels'),
+                                 ('segmentation_mask', 'segmentation_crf',
+                                  'DeepLabV2 on the masks not below on the CRF labels')):
+        if better in pipeline and worse in pipeline:
+            pairs.append((label, pipeline[better], pipeline[worse], 0))
+    # strict (1): a > b; otherwise a >= b
+    return [(label, [a > b if strict else a >= b for a, b in zip(first, second)])
+            for label, first, second, strict in pairs]
+
+
+def format_expectations(summary: dict) -> str:
+    """:func:`expectation_checks` as a table: yes/no per seed and the count."""
+    from prettytable import PrettyTable
+    seeds = summary['sfc']['seeds']
+    table = PrettyTable(['SFC against Base (the paper)'] + [f'seed {s}' for s in seeds] +
+                        ['holds in'])
+    table.align = 'l'
+    for label, holds in expectation_checks(summary):
+        table.add_row([label] + ['yes' if h else 'no' for h in holds] +
+                      [f'{sum(holds)} of {len(holds)}'])
+    return str(table)
 
 
 def plot_class_iou(summary: dict, meta: dict, path: str, backbone: str) -> None:

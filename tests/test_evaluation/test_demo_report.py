@@ -6,6 +6,7 @@ from PIL import Image
 
 from mmsfc.evaluation.demo_report import (
     VARIANT_NAMES,
+    expectation_checks,
     format_report,
     head_tail_classes,
     mean_std,
@@ -74,3 +75,32 @@ def test_summary_tables_and_figure(tmp_path):
     plot_class_iou(summary, META, str(path), 'a backbone')
     with Image.open(path) as image:
         assert min(image.size) > 100
+
+
+def test_expectation_checks_per_seed():
+    runs = dict(sfc=[_run('sfc', 0, 0.0), _run('sfc', 1, 2.0)],
+                base=[_run('base', 0, 1.0), _run('base', 1, 1.0)])
+    # seed 0: SFC 1 point below Base everywhere; seed 1: 1 point above
+    runs['sfc'][1]['trained']['head_claim_final'] = 5.0  # claims: 5 vs Base 6 -> holds
+    pipeline = dict(pseudo_label=[30.0, 30.0], mask=[29.0, 30.0],
+                    segmentation_crf=[20.0, 20.0], segmentation_mask=[25.0, 19.0])
+    summary = summarize_runs(runs, pipeline, META)
+    checks = dict(expectation_checks(summary))
+    assert checks == {
+        'CAM mIoU above Base': [False, True],
+        'tail-class IoU above Base': [False, True],
+        'head-class precision not below Base': [False, True],
+        'tail pixels claimed by head classes not above Base': [True, True],
+        'IRN masks not below the CRF labels': [False, True],
+        'DeepLabV2 on the masks not below on the CRF labels': [True, False]}
+    summary['names'] = dict(VARIANT_NAMES)
+    table = format_report(summary, META, 'a backbone')
+    row = next(line for line in table.splitlines() if 'CAM mIoU above Base' in line)
+    assert [c.strip() for c in row.strip('|').split('|')][1:] == ['no', 'yes', '1 of 2']
+
+    del pipeline['mask']  # stages that did not run are not checked
+    checks = dict(expectation_checks(summarize_runs(runs, pipeline, META)))
+    assert 'IRN masks not below the CRF labels' not in checks
+    runs['base'] = runs['base'][:1]
+    with pytest.raises(ValueError, match='seeds'):
+        expectation_checks(summarize_runs(runs, pipeline, META))
