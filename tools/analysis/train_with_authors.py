@@ -250,6 +250,7 @@ class TraceHook(Hook):
             noop_cuda
         self.log: Dict[str, list] = dict(ours=[], authors=[])
         self.twin = None
+        self.batch = None  # the prepared batch of the step, when the twin ran
 
     def _ours(self, runner) -> nn.Module:
         return runner.model.module if is_model_wrapper(runner.model) else runner.model
@@ -292,16 +293,22 @@ class TraceHook(Hook):
             if twin is not None:
                 twin.training = module.training
 
+    @staticmethod
+    def _prepared(ours: nn.Module, data_batch) -> tuple:
+        """The batch as the model sees it: inputs ``(N, 3, H, W)``, labels
+        ``(N, K)`` and the valid masks ``(N, 1, H, W)``."""
+        data = ours.data_preprocessor(copy.copy(data_batch), True)
+        inputs, samples = data['inputs'], data['data_samples']
+        return inputs, ours._labels(inputs, samples), ours._valid_masks(inputs, samples)
+
     def before_train_iter(self, runner, batch_idx: int, data_batch=None) -> None:
         ours = self._ours(runner)
         for capture in (self.cam_w, self.proto_in, self.proto_out):
             capture.pop()
+        self.batch = None
         if self.twin is None:
             return
-        data = ours.data_preprocessor(copy.copy(data_batch), True)
-        inputs, samples = data['inputs'], data['data_samples']
-        labels = ours._labels(inputs, samples)
-        valid = ours._valid_masks(inputs, samples)
+        inputs, labels, valid = self.batch = self._prepared(ours, data_batch)
         self._sync_modes(ours)
         for mine, theirs in zip(runner.optim_wrapper.optimizer.param_groups,
                                 self.optimizer.param_groups):
@@ -338,11 +345,8 @@ class TraceHook(Hook):
             side_feats, cam_p = None, self.proto_out.value
             if cam_p is not None:
                 side_feats = self.proto_in.value[0]
-            data = ours.data_preprocessor(copy.copy(data_batch), True)
-            inputs, samples = data['inputs'], data['data_samples']
-            labels = ours._labels(inputs, samples)
-            valid = F.interpolate(ours._valid_masks(inputs, samples), size=cam_w.shape[2:],
-                                  mode='nearest')
+            _, labels, valid = self.batch or self._prepared(ours, data_batch)
+            valid = F.interpolate(valid, size=cam_w.shape[2:], mode='nearest')
             mask = valid * torch.cat([torch.ones_like(labels[:, :1]), labels],
                                      1)[:, :, None, None]
             entry.update(cam_statistics(cam_w, cam_p, side_feats, mask, labels, self.head,
