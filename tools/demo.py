@@ -201,7 +201,8 @@ def _otsu_offset(runner, main_map: str) -> float:
 
     Reads the images and their image-level labels only (no mask): the margin
     of ``main_map`` (``M_W``, or ``M_final``'s ``(M_W + alpha M_P) / (1 + alpha)``,
-    on which the rule's offset acts alike), absent classes zeroed.
+    on which the rule's offset acts alike); the predicted maps are already zero
+    for the classes an image does not have.
     """
     import torch
 
@@ -214,12 +215,10 @@ def _otsu_offset(runner, main_map: str) -> float:
         with torch.no_grad():
             for batch in runner.test_dataloader:
                 for sample in model.test_step(batch):
-                    keep = torch.cat([torch.ones(1),
-                                      torch.as_tensor(sample.metainfo['cls_label']).float()])
                     cam = sample.cam_w.data.cpu().float()
                     if main_map == 'final':
                         cam = (cam + alpha * sample.cam_p.data.cpu().float()) / (1 + alpha)
-                    yield foreground_margin(cam * keep[:, None, None], fg_scale).numpy()
+                    yield foreground_margin(cam, fg_scale).numpy()
 
     offset = otsu_bg_offset(margins())
     print_log(f'demo: background offset {offset:.3f} (Otsu, no ground truth)', logger='current')
