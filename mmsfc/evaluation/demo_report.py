@@ -160,20 +160,20 @@ def expectation_checks(summary: dict) -> List[Tuple[str, List[bool]]]:
     def values(run, key):
         return run['values'][f'{key}_{run["map"]}' if key.startswith('head_') else key]
 
-    pairs = [('CAM mIoU above Base', values(sfc, 'mIoU'), values(base, 'mIoU'), 1),
-             ('tail-class IoU above Base', sfc['values']['tail_IoU'],
-              base['values']['tail_IoU'], 1),
+    # (expectation, first, second, strict): first > second if strict, else first >= second
+    pairs = [('CAM mIoU above Base', values(sfc, 'mIoU'), values(base, 'mIoU'), True),
+             ('tail-class IoU above Base', values(sfc, 'tail_IoU'), values(base, 'tail_IoU'),
+              True),
              ('head-class precision not below Base', values(sfc, 'head_precision'),
-              values(base, 'head_precision'), 0),
+              values(base, 'head_precision'), False),
              ('tail pixels claimed by head classes not above Base',
-              values(base, 'head_claim'), values(sfc, 'head_claim'), 0)]
+              values(base, 'head_claim'), values(sfc, 'head_claim'), False)]
     pipeline = {k: v['values'] for k, v in summary['pipeline'].items()}
     for better, worse, label in (('mask', 'pseudo_label', 'IRN masks not below the CRF labels'),
                                  ('segmentation_mask', 'segmentation_crf',
                                   'DeepLabV2 on the masks not below on the CRF labels')):
         if better in pipeline and worse in pipeline:
-            pairs.append((label, pipeline[better], pipeline[worse], 0))
-    # strict (1): a > b; otherwise a >= b
+            pairs.append((label, pipeline[better], pipeline[worse], False))
     return [(label, [a > b if strict else a >= b for a, b in zip(first, second)])
             for label, first, second, strict in pairs]
 
