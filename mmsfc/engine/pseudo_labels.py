@@ -4,6 +4,7 @@
 One code path behind two entry points: :class:`CAMToPseudoLabelHook` (after
 CAM training) and ``tools/make_pseudo_labels.py`` (a checkpoint).
 """
+import os
 import os.path as osp
 from contextlib import ExitStack
 from dataclasses import asdict
@@ -143,8 +144,11 @@ class PseudoLabelGenerator:
     """
 
     #: With ``store_cams``, run the CRF of each written CAM file while the next
-    #: images are inferred (False: all CAMs first, then the CRF); same files.
-    overlap_crf: bool = True
+    #: images are inferred (True) or all CAMs first, then the CRF (False); the
+    #: files are the same. None (default): overlap unless the inference runs on
+    #: a CPU with fewer cores than its threads plus the CRF processes, where
+    #: both would contend for the cores (:meth:`_overlaps`).
+    overlap_crf: Optional[bool] = None
 
     def __init__(self,
                  out_dir: str,
@@ -277,7 +281,7 @@ class PseudoLabelGenerator:
             pool = None
             if not self.store_cams:
                 pool = stack.enter_context(Pool(self.nproc))
-            elif self.overlap_crf and todo:
+            elif todo and self._overlaps(module):
                 # the CRF of each written CAM file runs while the next images are
                 # inferred; one worker is a thread (writes stay in this process)
                 pool = stack.enter_context(ThreadPool(1) if self.nproc == 1
@@ -292,6 +296,17 @@ class PseudoLabelGenerator:
         print_log(f'streamed CAM scores cover the {int(num_scored)} images inferred in this run',
                   logger='current')
         return evaluator.evaluate(int(num_scored)) if num_scored > 0 else {}
+
+    def _overlaps(self, module) -> bool:
+        """Whether the CRF runs during the inference (see :attr:`overlap_crf`)."""
+        if self.overlap_crf is not None:
+            return self.overlap_crf
+        device = next(module.parameters()).device
+        if device.type != 'cpu':
+            return True
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else (
+            os.cpu_count() or 1)
+        return cores >= torch.get_num_threads() + self.nproc
 
     def _infer_loop(self, model, loader, pool: Optional[Pool], evaluator: Optional[Evaluator],
                     palette, to_score: List[bool]) -> int:

@@ -310,3 +310,26 @@ def test_overlapped_crf_gives_the_same_files(toy_voc, tiny_model, tmp_path, npro
                           for p in glob.glob(f'{out_dir}/*/*')}
     assert len(files[True]) == 48
     assert files[True] == files[False]
+
+
+@pytest.mark.parametrize('cores,threads,nproc,expected', [
+    (2, 2, 2, False),  # two cores: the CRF would contend with the inference threads
+    (2, 1, 1, True),
+    (16, 8, 4, True),
+    (16, 8, 9, False),
+])
+def test_overlap_follows_the_cpu_cores(tiny_model, tmp_path, monkeypatch, cores, threads,
+                                       nproc, expected):
+    monkeypatch.setattr(os, 'sched_getaffinity', lambda pid: set(range(cores)), raising=False)
+    monkeypatch.setattr(torch, 'get_num_threads', lambda: threads)
+    generator = PseudoLabelGenerator(str(tmp_path), dict(dataset=None), nproc=nproc)
+    assert generator._overlaps(tiny_model) is expected
+    generator.overlap_crf = not expected  # set explicitly: the setting wins
+    assert generator._overlaps(tiny_model) is (not expected)
+
+
+def test_overlap_off_the_cpu(tmp_path, monkeypatch):
+    """Inference off the CPU (here the meta device) leaves the cores to the CRF."""
+    monkeypatch.setattr(os, 'sched_getaffinity', lambda pid: {0}, raising=False)
+    generator = PseudoLabelGenerator(str(tmp_path), dict(dataset=None), nproc=4)
+    assert generator._overlaps(torch.nn.Linear(2, 2, device='meta'))
