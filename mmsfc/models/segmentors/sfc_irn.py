@@ -51,6 +51,11 @@ class SFCIRN(BaseSegmentor):
     with :class:`IRNAffinityDisplacementLoss` from stage 2's pseudo labels
     packed at stride 4 (``gt_sem_seg`` of shape ``(1, h, w)``).
 
+    SFC's masks use the boundary map only. With ``displacement_head=None``
+    the displacement branch is left out (the authors train it, as IRN does
+    for instance masks): the backbone is frozen and the branches share no
+    parameter, so the edge branch trains and predicts exactly as with it.
+
     ``predict`` gives the boundary map used by the random walk: the image and
     its horizontal flip are padded on the right and bottom (with 0 after
     normalisation) to ``test_cfg.pad_size`` (at least, and to a multiple of
@@ -72,7 +77,8 @@ class SFCIRN(BaseSegmentor):
         backbone (dict): mmseg ``ResNet`` config (IRN: depth 50, strides
             (1, 2, 2, 1), no dilation, ImageNet weights).
         edge_head (dict): :class:`IRNEdgeHead` config.
-        displacement_head (dict): :class:`IRNDisplacementHead` config.
+        displacement_head (dict, optional): :class:`IRNDisplacementHead`
+            config; None leaves the branch out (see above).
         loss_irn (dict): :class:`IRNAffinityDisplacementLoss` config.
         train_cfg (dict, optional): ``fuse_bn`` (False), see above.
         test_cfg (dict, optional): ``pad_size`` (512), ``flip`` (True) and
@@ -88,7 +94,7 @@ class SFCIRN(BaseSegmentor):
     def __init__(self,
                  backbone: ConfigType,
                  edge_head: ConfigType,
-                 displacement_head: ConfigType,
+                 displacement_head: OptConfigType,
                  loss_irn: ConfigType = dict(type='IRNAffinityDisplacementLoss'),
                  train_cfg: OptConfigType = None,
                  test_cfg: OptConfigType = None,
@@ -97,7 +103,7 @@ class SFCIRN(BaseSegmentor):
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         self.backbone = MODELS.build(backbone)
         self.edge_head = MODELS.build(edge_head)
-        self.displacement_head = MODELS.build(displacement_head)
+        self.displacement_head = MODELS.build(displacement_head) if displacement_head else None
         self.loss_irn = MODELS.build(loss_irn)
         self.train_cfg = {**self.PLAIN_TRAIN_CFG, **(train_cfg or {})}
         self.test_cfg = {**dict(pad_size=512, flip=True), **self.PLAIN_TEST_CFG,
@@ -130,9 +136,11 @@ class SFCIRN(BaseSegmentor):
         return [f.detach() for f in features(inputs)]
 
     def _forward(self, inputs: Tensor, data_samples: OptConfigType = None
-                 ) -> Tuple[Tensor, Tensor]:
-        """Boundary logits ``(N, 1, h, w)`` and displacements ``(N, 2, h, w)``."""
+                 ) -> Tuple[Tensor, Optional[Tensor]]:
+        """Boundary logits ``(N, 1, h, w)`` and displacements ``(N, 2, h, w)`` (or None)."""
         feats = self.extract_feat(inputs)
+        if self.displacement_head is None:
+            return self.edge_head(feats), None
         return self.edge_head(feats), self.displacement_head(feats)
 
     def encode_decode(self, inputs: Tensor, batch_data_samples: SampleList) -> Tensor:
@@ -140,7 +148,7 @@ class SFCIRN(BaseSegmentor):
         return self.edge_head(self.extract_feat(inputs))
 
     def loss(self, inputs: Tensor, data_samples: SampleList) -> Dict[str, Tensor]:
-        """Affinity and displacement losses.
+        """Affinity and displacement losses (the affinity loss alone without the branch).
 
         Args:
             inputs (Tensor): Crops ``(N, 3, H, W)``.

@@ -120,3 +120,43 @@ def test_folded_backbone_gives_the_same_losses_grads_and_edge_maps():
     for name, value in model.state_dict().items():  # weights and statistics untouched
         assert torch.equal(value, state[name]), name
     assert copy.deepcopy(model)._folded_backbone._module is None  # transient
+
+
+def test_without_displacement_branch_the_edge_branch_trains_exactly_as_with_it():
+    """``displacement_head=None``: the same edge weights after SGD steps, the same edge maps."""
+    cfg = Config.fromfile(TOY_IRN)
+    torch.manual_seed(1)
+    inputs = torch.randn(2, 3, 64, 64)
+    label = torch.randint(0, 5, (2, 1, 16, 16))
+    label[:, :, :4] = 255
+    samples = [SegDataSample(gt_sem_seg=PixelData(data=one)) for one in label]
+    images = [torch.randint(0, 255, (3, 52, 60), dtype=torch.uint8) for _ in range(2)]
+    results = {}
+    for with_branch in (True, False):
+        model_cfg = copy.deepcopy(cfg.model)
+        if not with_branch:
+            model_cfg.displacement_head = None
+        torch.manual_seed(0)  # the edge head is built before the displacement head
+        model = MODELS.build(model_cfg)
+        optim_wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
+        model.train()
+        for _ in range(3):
+            losses = model.loss(inputs, samples)
+            optim_wrapper.update_params(sum(v for k, v in losses.items() if 'loss' in k))
+        model.eval()
+        edges = [s.edge_map.data for s in model.test_step(dict(
+            inputs=images, data_samples=[SegDataSample(metainfo=dict(img_shape=(52, 60)))
+                                         for _ in images]))]
+        results[with_branch] = (set(losses), dict(model.edge_head.state_dict()), edges)
+    assert 'loss_disp' in results[True][0]
+    assert results[False][0] == {'loss_aff', 'aff_bg_pos', 'aff_fg_pos', 'aff_neg'}
+    with_state, without_state = results[True][1], results[False][1]
+    assert with_state.keys() == without_state.keys()
+    for key in with_state:
+        assert torch.equal(with_state[key], without_state[key]), key
+    for with_edge, without_edge in zip(results[True][2], results[False][2]):
+        assert torch.equal(with_edge, without_edge)
+    torch.manual_seed(0)
+    initial = MODELS.build(copy.deepcopy(cfg.model)).edge_head.state_dict()
+    changed = [k for k in initial if not torch.equal(initial[k], with_state[k])]
+    assert any(k.endswith('weight') for k in changed)  # the steps trained the edge branch
