@@ -134,3 +134,31 @@ def test_two_walks_rule_constants():
     assert np.all(sfc_masks([0], cam_w[:1], cam_p[:1], edge) == 0)
     with pytest.raises(ValueError, match='does not match'):
         sfc_masks([0, 3], cam_w, cam_p, torch.zeros(8, 9))
+
+
+def test_two_walks_as_two_separate_walks():
+    """The walks run as one, stacked: the labels of two separate ``propagate`` calls."""
+    generator = torch.Generator().manual_seed(0)
+    height, width, params = 37, 45, RandomWalkParams()
+    cam_w = torch.rand(4, height, width, generator=generator).numpy()
+    cam_p = torch.rand(4, height, width, generator=generator).numpy()
+    edge = torch.rand(10, 12, generator=generator) ** 4
+    cams = torch.from_numpy(cam_w + params.alpha * cam_p) * params.fg_scale
+    cams[0] = torch.from_numpy(cam_w[0] + params.bg_offset
+                               + params.alpha * (cam_p[0] + params.bg_offset))
+    cams = torch.nn.functional.interpolate(cams[:, None], (10, 12), mode='bilinear',
+                                           align_corners=False)[:, 0]
+
+    def walked(x):
+        up = torch.nn.functional.interpolate(propagate(x, edge)[None], scale_factor=4,
+                                             mode='bilinear', align_corners=False)
+        up = up[0, :, :height, :width]
+        return up / up.max()
+
+    first = torch.cat([torch.full((1, height, width), params.fg_bg_score),
+                       walked(cams[1:] ** params.fg_power)])
+    second = walked(cams ** params.all_power)
+    expected = np.array([0, 2, 5, 7])[(first + second).argmax(0).numpy()]
+    label = sfc_masks([0, 2, 5, 7], cam_w, cam_p, edge)
+    assert len(np.unique(label)) > 2  # a label map with content, not one class
+    np.testing.assert_array_equal(label, expected)
