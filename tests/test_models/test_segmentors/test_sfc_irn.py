@@ -14,6 +14,17 @@ REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__
 TOY_IRN = osp.join(REPO_ROOT, 'tests/data/configs/irn_r18_1xb4-3ep_toyvoc-64x64.py')
 
 
+def _toy_batch():
+    """Two 64x64 crops with labels on the 16x16 grid (top rows unknown), two 52x60 images."""
+    torch.manual_seed(1)
+    inputs = torch.randn(2, 3, 64, 64)
+    label = torch.randint(0, 5, (2, 1, 16, 16))
+    label[:, :, :4] = 255
+    samples = [SegDataSample(gt_sem_seg=PixelData(data=one)) for one in label]
+    images = [torch.randint(0, 255, (3, 52, 60), dtype=torch.uint8) for _ in range(2)]
+    return inputs, samples, images
+
+
 def test_backbone_is_frozen_and_predict_gives_edge_maps_on_the_stride4_grid():
     cfg = Config.fromfile(TOY_IRN)
     torch.manual_seed(0)
@@ -82,12 +93,7 @@ def test_folded_backbone_gives_the_same_losses_grads_and_edge_maps():
     for bn in model.backbone.modules():
         if isinstance(bn, torch.nn.BatchNorm2d):
             bn.register_forward_hook(lambda *args: bn_calls.append(1))
-    torch.manual_seed(1)
-    inputs = torch.randn(2, 3, 64, 64)
-    label = torch.randint(0, 5, (2, 1, 16, 16))
-    label[:, :, :4] = 255
-    samples = [SegDataSample(gt_sem_seg=PixelData(data=one)) for one in label]
-    images = [torch.randint(0, 255, (3, 52, 60), dtype=torch.uint8) for _ in range(2)]
+    inputs, samples, images = _toy_batch()
     metas = [SegDataSample(metainfo=dict(img_shape=(52, 60))) for _ in range(2)]
 
     def run(fuse_bn):
@@ -125,12 +131,7 @@ def test_folded_backbone_gives_the_same_losses_grads_and_edge_maps():
 def test_without_displacement_branch_the_edge_branch_trains_exactly_as_with_it():
     """``displacement_head=None``: the same edge weights after SGD steps, the same edge maps."""
     cfg = Config.fromfile(TOY_IRN)
-    torch.manual_seed(1)
-    inputs = torch.randn(2, 3, 64, 64)
-    label = torch.randint(0, 5, (2, 1, 16, 16))
-    label[:, :, :4] = 255
-    samples = [SegDataSample(gt_sem_seg=PixelData(data=one)) for one in label]
-    images = [torch.randint(0, 255, (3, 52, 60), dtype=torch.uint8) for _ in range(2)]
+    inputs, samples, images = _toy_batch()
     results = {}
     for with_branch in (True, False):
         model_cfg = copy.deepcopy(cfg.model)
