@@ -301,8 +301,8 @@ class PseudoLabelGenerator:
         """Whether the CRF runs during the inference (see :attr:`overlap_crf`)."""
         if self.overlap_crf is not None:
             return self.overlap_crf
-        device = next(module.parameters()).device
-        if device.type != 'cpu':
+        param = next(module.parameters(), None)
+        if param is not None and param.device.type != 'cpu':
             return True
         cores = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else (
             os.cpu_count() or 1)
