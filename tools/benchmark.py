@@ -48,7 +48,6 @@ Examples::
 import argparse
 import ast
 import json
-import os
 import os.path as osp
 import subprocess
 import sys
@@ -461,13 +460,6 @@ def step(argv: List[str]) -> None:
 
 
 # ------------------------------------------------------------- pseudo labels
-def usable_cores() -> int:
-    """The cores this process may run on (its affinity where the OS tells it)."""
-    if hasattr(os, 'sched_getaffinity'):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
-
-
 def crf_process_counts(requested: Optional[List[int]], images: int, cores: int) -> List[int]:
     """The CRF process counts to time: 1 and ``requested``, by default 2 and
     ``cores``, none of these above ``images`` (a pool's start-up would
@@ -496,6 +488,7 @@ def pseudo_labels(argv: List[str]) -> None:
     from mmseg.registry import MODELS
 
     from mmsfc.engine import PseudoLabelGenerator
+    from mmsfc.engine.stage_files import usable_cores
     from mmsfc.testing import TOY_CLASSES, generate_toy_voc
 
     parser = argparse.ArgumentParser(prog='benchmark.py pseudo-labels',

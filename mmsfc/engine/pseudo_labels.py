@@ -4,7 +4,6 @@
 One code path behind two entry points: :class:`CAMToPseudoLabelHook` (after
 CAM training) and ``tools/make_pseudo_labels.py`` (a checkpoint).
 """
-import os
 import os.path as osp
 from contextlib import ExitStack
 from dataclasses import asdict
@@ -50,6 +49,7 @@ from .stage_files import (
     remove_temporaries,
     score_label_files,
     subset_loader,
+    usable_cores,
     write_manifest,
 )
 
@@ -304,9 +304,7 @@ class PseudoLabelGenerator:
         param = next(module.parameters(), None)
         if param is not None and param.device.type != 'cpu':
             return True
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else (
-            os.cpu_count() or 1)
-        return cores >= torch.get_num_threads() + self.nproc
+        return usable_cores() >= torch.get_num_threads() + self.nproc
 
     def _infer_loop(self, model, loader, pool: Optional[Pool], evaluator: Optional[Evaluator],
                     palette, to_score: List[bool]) -> int:

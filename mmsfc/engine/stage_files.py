@@ -121,6 +121,13 @@ def read_rgb(img_path: str, flag: str) -> np.ndarray:
     return image
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (its affinity where the OS tells it)."""
+    if hasattr(os, 'sched_getaffinity'):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 def my_share(indices: Sequence[int]) -> List[int]:
     """This rank's share: item ``i`` belongs to rank ``i % world_size``."""
     rank, world_size = get_dist_info()
